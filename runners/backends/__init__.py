@@ -1,0 +1,25 @@
+"""Execution backends: docker (production), local (trusted code only), fake (tests)."""
+
+from runners.backends.base import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    EnvironmentSpec,
+    Limits,
+    Mount,
+    PreparedEnvironment,
+    RunResult,
+    RunSpec,
+)
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "BackendUnavailable",
+    "EnvironmentSpec",
+    "Limits",
+    "Mount",
+    "PreparedEnvironment",
+    "RunResult",
+    "RunSpec",
+]
