@@ -1,0 +1,1 @@
+"""The benchmark catalog: manifests read from disk, validated, recorded by version."""

@@ -1,0 +1,113 @@
+"""Settings: one pydantic-settings class, prefix ``REPRISE_``, nested groups with ``__``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+
+
+class UploadSettings(BaseModel):
+    """Caps on what one request may send."""
+
+    max_package_bytes: int = 100 * 2**20
+    max_json_bytes: int = 1 * 2**20
+    max_multipart_parts: int = 8
+    max_extracted_bytes: int = 512 * 2**20
+    max_entries: int = 10_000
+    max_entry_bytes: int = 256 * 2**20
+    max_ratio: float = 200.0
+
+
+class QuotaSettings(BaseModel):
+    """Fair use: per-user and global limits answered with 429 + Retry-After."""
+
+    submissions_per_day: int = 50
+    active_jobs_per_user: int = 500
+    queue_cap: int = 20_000
+
+
+class QueueSettings(BaseModel):
+    """The job queue and its leases."""
+
+    lease_ttl_s: float = 30.0
+    max_attempts: int = 3
+    long_poll_cap_s: float = 30.0
+    sweep_interval_s: float = 5.0
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a Reprise server; read from ``REPRISE_*`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REPRISE_",
+        env_nested_delimiter="__",
+        env_file=None,
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = ""  # empty: SQLite under data_dir
+    data_dir: Path = REPO_ROOT / "var"
+    benchmarks_dir: Path = REPO_ROOT / "benchmarks"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    public_url: str = "http://127.0.0.1:8000"
+    allow_registration: bool = True
+    allow_unsandboxed: bool = False
+    approved_bases: list[str] = Field(default_factory=lambda: ["python-numpy"])
+    page_limit_default: int = 50
+    page_limit_max: int = 200
+    log_json: bool = False
+    log_level: str = "INFO"
+    sqlite_busy_timeout_ms: int = 30_000
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError(
+                "REPRISE_SECRET_KEY must be set to a long random value in production "
+                "(it derives the fresh seeds: a known key lets anyone predict them)"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.data_dir / 'reprise.sqlite3'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "scratch"
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the async driver for a plain URL: postgresql → asyncpg, sqlite → aiosqlite."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    return url
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests override by passing their own to ``create_app``."""
+    return Settings()

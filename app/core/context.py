@@ -1,0 +1,8 @@
+"""Context variables carried through a request or a unit of work (for logs and errors)."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+job_id_var: ContextVar[int | None] = ContextVar("job_id", default=None)

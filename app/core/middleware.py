@@ -1,0 +1,126 @@
+"""Pure ASGI middleware: request ids, access logs, and a body-size cap on every request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.context import request_id_var
+from app.core.errors import PayloadTooLarge
+
+logger = logging.getLogger("reprise.access")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContextMiddleware:
+    """Give every request an id (``X-Request-ID``), echo it, and log one line per request."""
+
+    def __init__(
+        self, app: ASGIApp, *, on_finish: Callable[[str, str, int, float], None] | None = None
+    ) -> None:
+        self.app = app
+        self.on_finish = on_finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            if self.on_finish is not None:
+                self.on_finish(scope["method"], template, status, elapsed)
+            logger.info(
+                "%s %s -> %s in %.1f ms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over a cap, with or without Content-Length (chunked uploads carry none).
+
+    ``limit_for(method, path)`` returns the cap for a request; uploads get a larger one.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str, str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                await _reject(scope, receive, send, limit)
+                return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLarge(_too_large_detail(limit))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _too_large_detail(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit} bytes"
+
+
+async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    from app.core.errors import problem
+
+    response = problem(
+        413,
+        type_="payload-too-large",
+        title="Payload too large",
+        detail=_too_large_detail(limit),
+        instance=scope["path"],
+    )
+    response.headers["connection"] = "close"
+    await response(scope, receive, send)

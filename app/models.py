@@ -1,0 +1,21 @@
+"""Every table of the service, imported in one place for Alembic and the metadata."""
+
+from app.audit.models import AuditEvent
+from app.benchmarks.models import Benchmark
+from app.core.db import Base
+from app.jobs.models import Job, RunResult
+from app.submissions.models import Submission, SubmissionVersion
+from app.users.models import ApiToken, User, WorkerToken
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Benchmark",
+    "Job",
+    "RunResult",
+    "Submission",
+    "SubmissionVersion",
+    "User",
+    "WorkerToken",
+]

@@ -1,0 +1,1 @@
+"""Submissions: intake of reproduction packages, versions, the lint."""

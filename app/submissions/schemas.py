@@ -1,0 +1,55 @@
+"""Submissions on the wire."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from app.core.schemas import ResponseModel
+from app.jobs.schemas import JobOut
+
+
+class Links(ResponseModel):
+    self: str
+    web: str
+    jobs: str | None = None
+    badge: str | None = None
+
+
+class VersionBrief(ResponseModel):
+    number: int
+    status: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    package_sha256: str
+
+
+class VersionOut(VersionBrief):
+    benchmark: dict[str, Any]
+    package_size: int
+    claim: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    environment: dict[str, Any]
+    seeds: dict[str, list[int]]
+    lint_report: dict[str, Any]
+    job_counts: dict[str, int]
+
+
+class SubmissionOut(ResponseModel):
+    id: int
+    owner: str
+    benchmark: str
+    name: str
+    title: str
+    status: str
+    latest_version: int
+    state: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    links: Links
+
+
+class SubmissionDetail(SubmissionOut):
+    version: VersionOut
+    versions: list[VersionBrief]
+    jobs: list[JobOut]
