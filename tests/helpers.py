@@ -94,3 +94,24 @@ def upload(data: bytes, filename: str = "package.tar.gz") -> dict[str, Any]:
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+async def table_counts(app: Any) -> dict[str, int]:
+    """Rows per table that intake may write (to prove a rejection left nothing)."""
+    from sqlalchemy import func, select
+
+    from app.models import AuditEvent, Job, Submission, SubmissionVersion
+
+    out = {}
+    async with app.state.db.session() as session:
+        for model in (Submission, SubmissionVersion, Job, AuditEvent):
+            out[model.__tablename__] = int(
+                (await session.execute(select(func.count()).select_from(model))).scalar_one()
+            )
+    return out
+
+
+def storage_snapshot(app: Any) -> tuple[list[Path], list[Path]]:
+    """Every file in the blob store and in the scratch space."""
+    blobs = app.state.blobs
+    return files_under(blobs.root), files_under(blobs.scratch)

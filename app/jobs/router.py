@@ -75,7 +75,7 @@ async def lease(
             "REPRISE_ALLOW_UNSANDBOXED=true on the server for trusted use"
         )
     catalog: Catalog = request.app.state.catalog
-    labels = body.labels or worker.labels
+    labels = worker.labels if body.labels is None else body.labels
     claimed = await service.lease(
         db,
         worker=worker,

@@ -25,7 +25,9 @@ LOG_TAIL_MAX = 64 * 1024
 
 class LeaseRequest(RequestModel):
     worker_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    labels: dict[Label, Label] = Field(default_factory=dict, max_length=16)
+    labels: dict[Label, Label] | None = Field(
+        default=None, max_length=16, description="labels to match; default: all of the token's"
+    )
     wait_s: float = Field(default=20.0, ge=0, le=300)
     backend: Literal["docker", "local", "fake", "other"] = "other"
 

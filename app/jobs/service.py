@@ -92,11 +92,12 @@ async def expire_job(
     reason = (
         f"the lease of attempt {job.attempt} expired (worker {job.worker_id} stopped heartbeating)"
     )
+    # No lease token on this server-made record: the late worker's own result must get a 409.
     session.add(
         RunResult(
             job_id=job.id,
             attempt=job.attempt,
-            lease_token=job.lease_token,
+            lease_token=None,
             outcome=JobStatus.infrastructure_error.value,
             reason=reason,
             worker_id=job.worker_id,

@@ -1,5 +1,7 @@
-"""initial schema: users and tokens, the benchmark catalog, submissions and versions, the job
-queue, run results, and the append-only audit log.
+"""initial schema
+
+Users and tokens, the benchmark catalog, submissions and versions, the job queue, run results,
+and the append-only audit log.
 
 Revision ID: 1038e4c614f7
 Revises:

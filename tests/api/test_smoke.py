@@ -12,7 +12,7 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"]["catalog"] == "1 benchmarks"
+    assert ready.json()["checks"]["catalog"] == "2 benchmarks"
 
 
 async def test_submit_toy_package(client: httpx.AsyncClient, alice: Account) -> None:
