@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from app.jobs.router import router as worker_router
     from app.ops.router import router as ops_router
     from app.submissions.router import router as submissions_router
+    from app.tools.router import router as tools_router
     from app.users.router import router as users_router
 
     for router in (
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         submissions_router,
         worker_router,
         jobs_public_router,
+        tools_router,
     ):
         app.include_router(router)
     return app

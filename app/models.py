@@ -6,6 +6,7 @@ from app.core.db import Base
 from app.jobs.models import Job, RunResult
 from app.submissions.models import Submission, SubmissionVersion
 from app.users.models import ApiToken, User, WorkerToken
+from app.verdicts.models import Verdict, VerdictMetric
 
 __all__ = [
     "ApiToken",
@@ -17,5 +18,7 @@ __all__ = [
     "Submission",
     "SubmissionVersion",
     "User",
+    "Verdict",
+    "VerdictMetric",
     "WorkerToken",
 ]

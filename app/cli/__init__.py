@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import client, server
+from app.cli import client, server, tools
 
 app = typer.Typer(
     name="reprise",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 server.register(app)
 client.register(app)
+tools.register(app)
 
 
 def main() -> None:

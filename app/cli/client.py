@@ -79,7 +79,7 @@ def _as_archive(path: Path, workdir: Path) -> Path:
             summary = pack_directory(path, out)
         except ArchiveError as exc:
             raise CliError(f"cannot pack {path}: {exc.message}") from exc
-        err.print(f"packed {path} → {summary.files} files, {summary.bytes} bytes")
+        err.print(f"packed {path} → {summary.file_count} files, {summary.archive_bytes} bytes")
         return out
     if not path.is_file():
         raise CliError(f"{path} is neither a package directory nor an archive")

@@ -30,6 +30,8 @@ from app.submissions import access, repository, service
 from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion
 from app.submissions.package import inspect_package
 from app.submissions.schemas import Links, SubmissionDetail, SubmissionOut, VersionBrief, VersionOut
+from app.verdicts.models import Verdict
+from app.verdicts.service import verdicts_for
 from runners.archives import ArchiveError, ArchiveLimits
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
@@ -145,9 +147,15 @@ def _links(submission: Submission, settings: Settings) -> Links:
 
 
 def _summary(
-    submission: Submission, owner: str, version: SubmissionVersion, settings: Settings
+    submission: Submission,
+    owner: str,
+    version: SubmissionVersion,
+    settings: Settings,
+    verdict: Verdict | None = None,
 ) -> dict[str, Any]:
     return {
+        "verdict": verdict.claim_verdict if verdict else None,
+        "quality": verdict.quality if verdict else None,
         "id": submission.id,
         "owner": owner,
         "benchmark": submission.benchmark_slug,
@@ -162,8 +170,14 @@ def _summary(
     }
 
 
+def _verdict_doc(verdict: Verdict | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    return {**verdict.score, "quality_total": verdict.quality, "scored_at": verdict.scored_at}
+
+
 def _version_out(
-    version: SubmissionVersion, catalog: Catalog, counts: dict[str, int]
+    version: SubmissionVersion, catalog: Catalog, counts: dict[str, int], verdict: Verdict | None
 ) -> VersionOut:
     bench = catalog.by_id[version.benchmark_id].manifest
     claim = version.manifest["claim"]
@@ -181,6 +195,7 @@ def _version_out(
         seeds={"claimed": list(claim["seeds"]), "fresh": list(version.fresh_seeds)},
         lint_report=version.lint_report,
         job_counts=counts,
+        verdict=_verdict_doc(verdict),
     )
 
 
@@ -200,10 +215,11 @@ async def _detail(
     counts = await repository.job_counts(session, [version.id])
     jobs = await jobs_of_version(session, version.id)
     owner = await repository.owner_name(session, submission.owner_id)
+    verdict = (await verdicts_for(session, [version.id])).get(version.id)
     return SubmissionDetail.model_validate(
         {
-            **_summary(submission, owner, version, settings),
-            "version": _version_out(version, catalog, counts.get(version.id, {})),
+            **_summary(submission, owner, version, settings, verdict),
+            "version": _version_out(version, catalog, counts.get(version.id, {}), verdict),
             "versions": [VersionBrief.model_validate(v) for v in versions],
             "jobs": [
                 JobOut.model_validate(job_out(j, submission.id, version.number)) for j in jobs
@@ -283,8 +299,11 @@ async def list_submissions(
     rows, total = await repository.list_submissions(
         session, f, limit=page.limit, offset=page.offset
     )
+    verdicts = await verdicts_for(session, [r.version.id for r in rows])
     items = [
-        SubmissionOut.model_validate(_summary(r.submission, r.owner_name, r.version, settings))
+        SubmissionOut.model_validate(
+            _summary(r.submission, r.owner_name, r.version, settings, verdicts.get(r.version.id))
+        )
         for r in rows
     ]
     return make_page(items, params=page, total=total)

@@ -33,6 +33,7 @@ class VersionOut(VersionBrief):
     seeds: dict[str, list[int]]
     lint_report: dict[str, Any]
     job_counts: dict[str, int]
+    verdict: dict[str, Any] | None = None
 
 
 class SubmissionOut(ResponseModel):
@@ -44,6 +45,8 @@ class SubmissionOut(ResponseModel):
     status: str
     latest_version: int
     state: str
+    verdict: str | None = None
+    quality: float | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
     links: Links
