@@ -97,6 +97,7 @@ class RunResult:
     log_tail: str = ""
     log_dropped_bytes: int = 0
     output_overflow: bool = False  # the output directory went over its cap
+    output_error: str | None = None  # why the backend refused the outputs (a link, a device...)
 
 
 class Backend(Protocol):
