@@ -8,7 +8,6 @@ worker thread.
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -100,15 +99,19 @@ def _entry_files(manifest: PackageManifest) -> list[list[str]]:
     return [[s.removeprefix("./")] for s in scripts]
 
 
-def _claimed_sd(metric: Any) -> float | None:
-    from app.scoring.comparison import spread_to_sd
+def _claimed_sd(metric: Any, n_seeds: int) -> float | None:
+    from app.scoring.comparison import summarize_claim
 
-    if metric.values is not None and len(metric.values) >= 2:
-        m = sum(metric.values) / len(metric.values)
-        return math.sqrt(sum((v - m) ** 2 for v in metric.values) / (len(metric.values) - 1))
-    if metric.spread is not None and metric.spread_kind is not None and metric.n:
-        return float(spread_to_sd(metric.spread, metric.spread_kind, metric.n))
-    return None
+    if metric.values is None and metric.spread is None:
+        return None
+    summary = summarize_claim(
+        metric.mean,
+        values=metric.values,
+        spread=metric.spread,
+        spread_kind=metric.spread_kind,
+        n=metric.n or n_seeds,
+    )
+    return summary.sd
 
 
 def inspect_package(
@@ -254,16 +257,15 @@ def _cross_check(
 
 
 def _power_warnings(report: PackageReport, manifest: PackageManifest) -> None:
+    from app.scoring.power import power_warning
+
     bench = report.benchmark
     for name, metric in manifest.claim.metrics.items():
         spec = bench.metric(name) if bench is not None else None
         tolerance = spec.tolerance if spec is not None else metric.tolerance
-        sd = _claimed_sd(metric)
+        sd = _claimed_sd(metric, len(manifest.claim.seeds))
         if sd is None and spec is not None:
             sd = spec.seed_sd
-        if tolerance and sd and tolerance / sd < 1.5:
-            report.warnings.append(
-                f"claim.metrics.{name}: the margin ({tolerance:g}) is only {tolerance / sd:.2f} "
-                f"times the seed-to-seed sd ({sd:.4g}); with 5 fresh seeds the verdict will most "
-                "likely be inconclusive"
-            )
+        warning = power_warning(sd=sd, tolerance=tolerance) if tolerance else None
+        if warning:
+            report.warnings.append(f"claim.metrics.{name}: {warning}")

@@ -271,3 +271,14 @@ async def test_queue_cap_answers_429(
     assert resp.status_code == 429
     assert resp.headers["retry-after"] == "60"
     assert "queue is full" in resp.json()["detail"]
+
+
+async def test_a_margin_too_small_for_the_claimed_spread_warns(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    manifest = toy_manifest(metrics="[claim.metrics.score]\nmean = 2.0\nvalues = [1.0, 2.0, 3.0]\n")
+    resp = await client.post("/v1/submissions", headers=alice.headers,
+                             **upload(targz(toy_files(manifest))))
+    assert resp.status_code == 202
+    warnings = resp.json()["version"]["lint_report"]["warnings"]
+    assert any("claim.metrics.score" in w and "inconclusive" in w for w in warnings), warnings
