@@ -21,12 +21,8 @@ tools.register(app)
 
 
 def main() -> None:
-    """Console entry point: one clear line and exit status 1 for client-side errors."""
-    try:
-        app()
-    except client.CliError as exc:
-        client.err.print(f"[red]error:[/] {exc}")
-        raise SystemExit(1) from None
+    """Console entry point."""
+    app()
 
 
 if __name__ == "__main__":

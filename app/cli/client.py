@@ -6,11 +6,13 @@ They talk HTTP to any Reprise server (``--server`` / ``REPRISE_SERVER``, ``--tok
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, ParamSpec, TypeVar
 
 import httpx
 import typer
@@ -26,6 +28,8 @@ err = Console(stderr=True)
 ServerOpt = Annotated[str, typer.Option(envvar="REPRISE_SERVER", help="server base URL")]
 TokenOpt = Annotated[str, typer.Option(envvar="REPRISE_TOKEN", help="your API token")]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+P = ParamSpec("P")
+R = TypeVar("R")
 FINAL = {
     "succeeded",
     "user_error",
@@ -38,7 +42,24 @@ FINAL = {
 
 
 class CliError(Exception):
-    """One line to print before exiting non-zero."""
+    """A message for the person at the terminal; the command exits with status 1."""
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Print a CliError as one red line and exit 1, instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except CliError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        except httpx.HTTPError as exc:
+            err.print(f"[red]error:[/] cannot reach the server: {exc}")
+            raise typer.Exit(1) from None
+
+    return wrapper
 
 
 def _problem_text(resp: httpx.Response) -> str:
@@ -148,6 +169,7 @@ def _local_lookup(benchmarks_dir: Path | None, server: str) -> Any:
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @friendly
     def init(
         directory: Path,
         benchmark: Annotated[
@@ -170,6 +192,7 @@ def register(app: typer.Typer) -> None:
         )
 
     @app.command()
+    @friendly
     def lint(
         path: Path,
         server: ServerOpt = DEFAULT_SERVER,
@@ -212,6 +235,7 @@ def register(app: typer.Typer) -> None:
             console.print("[green]the package passes the server's checks[/]")
 
     @app.command()
+    @friendly
     def submit(
         path: Path,
         server: ServerOpt = DEFAULT_SERVER,
@@ -237,6 +261,7 @@ def register(app: typer.Typer) -> None:
             follow(server, token, body["id"])
 
     @app.command()
+    @friendly
     def status(
         submission_id: int,
         server: ServerOpt = DEFAULT_SERVER,
