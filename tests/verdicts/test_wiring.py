@@ -16,15 +16,22 @@ from tests.conftest import Account
 from tests.jobs.test_queue import WorkerApi, submit
 
 
-async def _run_all(worker: WorkerApi, values: dict[tuple[str, int], float],
-                   outcome_for: dict[int, str] | None = None) -> None:
+async def _run_all(
+    worker: WorkerApi,
+    values: dict[tuple[str, int], float],
+    outcome_for: dict[int, str] | None = None,
+) -> None:
     while (lease := await worker.lease()) is not None:
         seed = lease["seed"]
         outcome = (outcome_for or {}).get(seed, "succeeded")
         score = values.get((lease["kind"], seed), values.get(("any", seed), 2.0))
-        metrics = {"score": score, "loss": 10 ** -score} if outcome == "succeeded" else {}
-        resp = await worker.result(lease, outcome=outcome, metrics=metrics,
-                                   reason=None if outcome == "succeeded" else "crashed")
+        metrics = {"score": score, "loss": 10**-score} if outcome == "succeeded" else {}
+        resp = await worker.result(
+            lease,
+            outcome=outcome,
+            metrics=metrics,
+            reason=None if outcome == "succeeded" else "crashed",
+        )
         assert resp.status_code == 200, resp.text
 
 
@@ -33,7 +40,11 @@ async def test_a_finished_version_gets_its_verdict_in_the_same_transaction(
 ) -> None:
     sub = await submit(client, alice)
     fresh = sub["version"]["seeds"]["fresh"]
-    values: dict[tuple[str, int], float] = {("claimed", 0): 1.9, ("claimed", 1): 2.0, ("claimed", 2): 2.1}
+    values: dict[tuple[str, int], float] = {
+        ("claimed", 0): 1.9,
+        ("claimed", 1): 2.0,
+        ("claimed", 2): 2.1,
+    }
     for i, seed in enumerate(fresh):
         values[("fresh", seed)] = 2.0 + 0.05 * (i - 1)
     values[("probe", fresh[0])] = values[("fresh", fresh[0])]
@@ -86,7 +97,9 @@ async def test_rescore_reproduces_the_stored_verdict_and_reports_tampering(
     async with app.state.db.session(write=True) as s:
         version = (await s.execute(select(SubmissionVersion))).scalar_one()
         changed = await rescore(s, version, write=True)
-        assert changed.differences == ["claim_verdict: 'not_reproduced' -> " + repr(same.recomputed["claim_verdict"])]
+        assert changed.differences == [
+            "claim_verdict: 'not_reproduced' -> " + repr(same.recomputed["claim_verdict"])
+        ]
     async with app.state.db.session(write=True) as s:
         version = (await s.execute(select(SubmissionVersion))).scalar_one()
         assert (await rescore(s, version, write=False)).differences == []
