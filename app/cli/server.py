@@ -137,7 +137,7 @@ def docker_available() -> bool:
 
 
 @contextlib.contextmanager
-def embedded_worker(
+def embedded_worker(  # an idle embedded worker asks every 5 s, so it stops within 5 s
     server: str, token: str, backend: str, concurrency: int
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``reprise worker`` as a child process for as long as the block lasts."""
@@ -153,6 +153,8 @@ def embedded_worker(
         backend,
         "--concurrency",
         str(concurrency),
+        "--wait-s",
+        "5",
         "--worker-id",
         f"embedded-{os.getpid()}",
     ]
@@ -222,6 +224,8 @@ def register(app: typer.Typer) -> None:
         labels: Annotated[str, typer.Option(help="k=v,k=v; at most those of the token")] = "",
         worker_id: Annotated[str, typer.Option(help="stable id (labels its containers)")] = "",
         health_file: Annotated[str, typer.Option(help="JSON health file path")] = "",
+        wait_s: Annotated[float, typer.Option(help="lease long-poll seconds")] = 20.0,
+        workdir: Annotated[str, typer.Option(help="scratch and cache directory")] = "",
     ) -> None:
         """Lease jobs from a server and run them (docker: sandboxed; local: trusted only)."""
         from runners.cli import run_worker
@@ -240,6 +244,8 @@ def register(app: typer.Typer) -> None:
             labels=parse_labels(labels),
             worker_id=worker_id or None,
             health_file=Path(health_file) if health_file else None,
+            wait_s=wait_s,
+            workdir=Path(workdir) if workdir else None,
         )
         raise typer.Exit(run_worker(config))
 

@@ -35,7 +35,7 @@ __all__ = [
 # An honest example package per benchmark, used to exercise each harness end to end.
 HONEST_EXAMPLE = {
     "quadratic-illcond": "momentum-quadratic",
-    "rosenbrock": "adam-rosenbrock",
+    "rosenbrock": "momentum-rosenbrock",
     "logreg-digits": "sgd-logreg",
     "mlp-digits": "adam-mlp",
     "custom-command": "custom-command-example",

@@ -17,7 +17,7 @@ ALL_EXAMPLES = sorted(p.parent.name for p in EXAMPLES.glob("*/reprise.toml"))
 HONEST = [
     "adam-logreg",
     "adam-mlp",
-    "adam-rosenbrock",
+    "momentum-rosenbrock",
     "cherrypicked-logreg",  # honest numbers, selected seeds
     "custom-command-example",
     "momentum-quadratic",
