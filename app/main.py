@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.benchmarks.catalog import sync_catalog
 from app.benchmarks.registry import Catalog
+from app.benchmarks.repository import all_benchmarks
 from app.core.blobs import BlobStore
 from app.core.config import Settings, get_settings
 from app.core.db import Database
@@ -78,7 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         blobs = BlobStore(settings.blob_dir, settings.scratch_dir)
         async with db.session(write=True) as session:
-            rows = await sync_catalog(session, blobs=blobs, benchmarks_dir=settings.benchmarks_dir)
+            synced = await sync_catalog(
+                session, blobs=blobs, benchmarks_dir=settings.benchmarks_dir
+            )
+            rows = await all_benchmarks(session)
         app.state.db = db
         app.state.blobs = blobs
         app.state.catalog = Catalog.from_rows(rows)
@@ -91,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info(
             "Reprise %s ready: %d benchmarks, database %s",
             __version__,
-            len(rows),
+            len(synced),
             db.engine.url.render_as_string(hide_password=True),
         )
         try:
