@@ -46,20 +46,25 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO, BinaryIO, Literal
 
 MANIFEST = "reprise.toml"
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 18  # 256 KiB reads; tarfile's default 10 KiB blocks cost more Python calls
 _RATIO_FLOOR = 1 << 20  # below a MiB a high ratio is a file of blanks, not a bomb
 _TAR_OVERHEAD = 4096  # per entry: its header, a long-name or PAX header, and padding
 _METADATA_CAP = 1 << 20  # a long-name or PAX header is read into memory whole: bound it
 _METADATA_TYPES = frozenset(
-    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
-     tarfile.GNUTYPE_LONGLINK}
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    }
 )
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _IGNORED_TOP = "__MACOSX"  # macOS Finder adds it beside the folder that was zipped
@@ -125,6 +130,7 @@ class PackageLayout:
 
     entries: tuple[ArchiveEntry, ...]
     prefix: str
+    captured: dict[str, bytes] = field(default_factory=dict)  # small members read on the way
 
     @property
     def manifest_name(self) -> str:
@@ -258,9 +264,7 @@ class _Tally:
 
 def _layout(tally: _Tally) -> PackageLayout:
     """Find reprise.toml: at the root, or directly inside the single top-level folder."""
-    candidates = sorted(
-        n for n in tally.files | tally.dirs if n.rpartition("/")[2] == MANIFEST
-    )
+    candidates = sorted(n for n in tally.files | tally.dirs if n.rpartition("/")[2] == MANIFEST)
     if not candidates:
         raise ArchiveError(
             "no_manifest",
@@ -378,6 +382,7 @@ def _tar_reader(
         with tarfile.open(
             fileobj=feed,
             mode="r|",
+            bufsize=_CHUNK,
             tarinfo=_StrictTarInfo,
             encoding="utf-8",
             errors="surrogateescape",
@@ -488,8 +493,9 @@ def _walk_zip(
     for info in archive.infolist():
         raw = _zip_name(info)
         kind = _zip_kind(info, raw)
-        entry = tally.add(raw, kind, info.file_size if kind == "file" else 0,
-                          info.external_attr >> 16)
+        entry = tally.add(
+            raw, kind, info.file_size if kind == "file" else 0, info.external_attr >> 16
+        )
         if not 0 <= info.header_offset < archive_bytes or info.compress_size > archive_bytes:
             raise _refuse("corrupt", raw, "points outside the archive")
         if kind == "file":
@@ -642,14 +648,40 @@ def _walk_package(
             yield entry, partial(tar.extractfile, member)
 
 
-def inspect_archive(path: Path, limits: ArchiveLimits) -> PackageLayout:
-    """Check every entry in one streaming pass, without extracting, and locate reprise.toml."""
+def inspect_archive(
+    path: Path,
+    limits: ArchiveLimits,
+    *,
+    capture: Callable[[str, int], bool] | None = None,
+    capture_budget: int = 4 << 20,
+) -> PackageLayout:
+    """Check every entry in one streaming pass, without extracting, and locate reprise.toml.
+
+    ``capture(name, size)`` picks small regular files to keep in ``layout.captured`` during the
+    same pass (the manifest, a requirements file), so a caller does not decompress twice;
+    at most ``capture_budget`` bytes are kept.
+    """
     fmt = _package_format(path, limits)
     tally = _Tally(limits)
+    captured: dict[str, bytes] = {}
+    budget = capture_budget
     with _translated():
-        for _ in _walk_package(path, fmt, tally, None):
-            pass  # every entry is checked as it streams past
-    return _layout(tally)
+        for entry, opener in _walk_package(path, fmt, tally, None):
+            # every entry is checked as it streams past; wanted small files are kept
+            if capture is None or entry.is_dir or entry.size > budget:
+                continue
+            if not capture(entry.name, entry.size):
+                continue
+            data = opener()
+            if data is None:
+                continue
+            with data:
+                content = data.read(entry.size + 1)
+            if len(content) == entry.size:
+                captured[entry.name] = content
+                budget -= entry.size
+    layout = _layout(tally)
+    return PackageLayout(layout.entries, layout.prefix, captured)
 
 
 def read_member(
@@ -702,9 +734,10 @@ def extract_tar_stream(
     With ``strip_top`` every entry must sit under one top-level folder, which is dropped.
     """
     tally = _Tally(limits)
-    with _extracting(dest, limits) as writer, _tar_reader(
-        stream, limits, compressed=False
-    ) as (tar, feed):
+    with (
+        _extracting(dest, limits) as writer,
+        _tar_reader(stream, limits, compressed=False) as (tar, feed),
+    ):
         top: str | None = None
         for member, entry in _walk_tar(tar, feed, tally, str(dest)):
             name = entry.name
@@ -757,9 +790,11 @@ def pack_directory(src: Path, out: Path, *, limits: ArchiveLimits | None = None)
     _layout(tally)  # the same manifest rules the server applies
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
-        with os.fdopen(fd, "wb") as f, gzip.GzipFile(
-            filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9
-        ) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            os.fdopen(fd, "wb") as f,
+            gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9) as gz,
+            tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+        ):
             for name, kind, size in entries:
                 info = tarfile.TarInfo(name)
                 info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""

@@ -79,6 +79,18 @@ def _error(report: PackageReport, loc: str, msg: str) -> None:
     report.errors.append({"loc": loc, "msg": msg})
 
 
+def _worth_capturing(name: str, size: int) -> bool:
+    """Small files the lint reads: the manifest and likely requirements files."""
+    base = name.rpartition("/")[2]
+    if base == "reprise.toml":
+        return size <= MANIFEST_MAX_BYTES
+    return (
+        size <= REQUIREMENTS_MAX_BYTES
+        and name.count("/") <= 2
+        and (base.endswith((".txt", ".in")) or "requirements" in base)
+    )
+
+
 def _root_files(layout: PackageLayout) -> set[str]:
     names = set()
     for entry in layout.entries:
@@ -124,9 +136,13 @@ def inspect_package(
     """Check an archive and its manifest; never raises for bad input, reports it instead."""
     report = PackageReport()
     try:
-        layout = inspect_archive(archive, limits)
+        layout = inspect_archive(archive, limits, capture=_worth_capturing)
         report.layout = layout
-        raw_manifest = read_member(archive, layout.manifest_name, MANIFEST_MAX_BYTES)
+        raw_manifest = layout.captured.get(layout.manifest_name)
+        if raw_manifest is None:  # larger than the capture allows: read it in a second pass
+            raw_manifest = read_member(
+                archive, layout.manifest_name, MANIFEST_MAX_BYTES, limits=limits
+            )
     except ArchiveError as exc:
         report.archive_error = exc
         return report
@@ -148,8 +164,9 @@ def inspect_package(
     requirements = None
     if manifest.environment.requirements and not report.errors:
         try:
-            raw_req = read_member(
-                archive, layout.prefix + manifest.environment.requirements, REQUIREMENTS_MAX_BYTES
+            name = layout.prefix + manifest.environment.requirements
+            raw_req = layout.captured.get(name) or read_member(
+                archive, name, REQUIREMENTS_MAX_BYTES, limits=limits
             )
             report.requirements_text = raw_req.decode("utf-8", "replace")
             requirements = tuple(

@@ -85,97 +85,266 @@ def _relaxed(**changes: float) -> ArchiveLimits:
 
 # (builder, code, the entry named, limits)
 CASES: list[tuple[str, Builder, str, str | None, ArchiveLimits]] = [
-    ("tar-traversal", lambda d, t: hostile.traversal_tar(d), "path_traversal",
-     "../reprise-escape.txt", LIMITS),
-    ("zip-traversal", lambda d, t: hostile.zip_traversal(d), "path_traversal",
-     "../reprise-escape.txt", LIMITS),
-    ("tar-absolute", lambda d, t: hostile.absolute_path_tar(d, t / "abs.txt"), "absolute_path",
-     "{tmp}/abs.txt", LIMITS),
-    ("zip-absolute", lambda d, t: hostile.absolute_path_tar(d, t / "abs.txt", fmt="zip"),
-     "absolute_path", "{tmp}/abs.txt", LIMITS),
-    ("tar-symlink", lambda d, t: hostile.symlink_tar(d, outside(t)), "link_entry", "escape",
-     LIMITS),
+    (
+        "tar-traversal",
+        lambda d, t: hostile.traversal_tar(d),
+        "path_traversal",
+        "../reprise-escape.txt",
+        LIMITS,
+    ),
+    (
+        "zip-traversal",
+        lambda d, t: hostile.zip_traversal(d),
+        "path_traversal",
+        "../reprise-escape.txt",
+        LIMITS,
+    ),
+    (
+        "tar-absolute",
+        lambda d, t: hostile.absolute_path_tar(d, t / "abs.txt"),
+        "absolute_path",
+        "{tmp}/abs.txt",
+        LIMITS,
+    ),
+    (
+        "zip-absolute",
+        lambda d, t: hostile.absolute_path_tar(d, t / "abs.txt", fmt="zip"),
+        "absolute_path",
+        "{tmp}/abs.txt",
+        LIMITS,
+    ),
+    (
+        "tar-symlink",
+        lambda d, t: hostile.symlink_tar(d, outside(t)),
+        "link_entry",
+        "escape",
+        LIMITS,
+    ),
     ("zip-symlink", lambda d, t: hostile.zip_symlink(d), "link_entry", "passwd", LIMITS),
     ("tar-hardlink", lambda d, t: hostile.hardlink_tar(d), "link_entry", "passwd", LIMITS),
     ("tar-device", lambda d, t: hostile.device_tar(d), "special_file", "null", LIMITS),
     ("zip-device", lambda d, t: hostile.device_tar(d, fmt="zip"), "special_file", "null", LIMITS),
     ("tar-fifo", lambda d, t: hostile.fifo_tar(d), "special_file", "pipe", LIMITS),
-    ("tar-sparse-map", lambda d, t: hostile.sparse_map_bomb(d), "special_file", "sparse.bin",
-     LIMITS),
+    (
+        "tar-sparse-map",
+        lambda d, t: hostile.sparse_map_bomb(d),
+        "special_file",
+        "sparse.bin",
+        LIMITS,
+    ),
     ("tar-setuid", lambda d, t: hostile.setuid_tar(d), "unsafe_mode", "run.sh", LIMITS),
-    ("zip-setuid", lambda d, t: hostile.setuid_tar(d, fmt="zip"), "unsafe_mode", "run.sh",
-     LIMITS),
-    ("targz-bomb-declared", lambda d, t: hostile.targz_bomb(d), "entry_too_large", "zeros.bin",
-     LIMITS),
-    ("targz-bomb-real-ratio", lambda d, t: hostile.targz_bomb(d), "compression_ratio",
-     "zeros.bin", _relaxed(max_entry_bytes=2 << 30, max_total_bytes=2 << 30)),
-    ("targz-bomb-lying-header", lambda d, t: hostile.targz_bomb(d, lie=True),
-     "compression_ratio", "zeros.bin", LIMITS),
-    ("targz-bomb-lying-header-real-total", lambda d, t: hostile.targz_bomb(d, lie=True),
-     "too_much_data", "zeros.bin",
-     _relaxed(max_ratio=1e12, max_total_bytes=16 << 20, max_entries=100)),
-    ("tar-pax-bomb", lambda d, t: hostile.pax_bomb(d), "entry_too_large", "././@PaxHeader",
-     LIMITS),
+    ("zip-setuid", lambda d, t: hostile.setuid_tar(d, fmt="zip"), "unsafe_mode", "run.sh", LIMITS),
+    (
+        "targz-bomb-declared",
+        lambda d, t: hostile.targz_bomb(d),
+        "entry_too_large",
+        "zeros.bin",
+        LIMITS,
+    ),
+    (
+        "targz-bomb-real-ratio",
+        lambda d, t: hostile.targz_bomb(d),
+        "compression_ratio",
+        "zeros.bin",
+        _relaxed(max_entry_bytes=2 << 30, max_total_bytes=2 << 30),
+    ),
+    (
+        "targz-bomb-lying-header",
+        lambda d, t: hostile.targz_bomb(d, lie=True),
+        "compression_ratio",
+        "zeros.bin",
+        LIMITS,
+    ),
+    (
+        "targz-bomb-lying-header-real-total",
+        lambda d, t: hostile.targz_bomb(d, lie=True),
+        "too_much_data",
+        "zeros.bin",
+        _relaxed(max_ratio=1e12, max_total_bytes=16 << 20, max_entries=100),
+    ),
+    ("tar-pax-bomb", lambda d, t: hostile.pax_bomb(d), "entry_too_large", "././@PaxHeader", LIMITS),
     ("tar-pax-chain", lambda d, t: hostile.pax_chain(d), "corrupt", None, LIMITS),
     ("zip-bomb", lambda d, t: hostile.zip_bomb(d), "compression_ratio", "zeros.bin", LIMITS),
-    ("zip-overlap-bomb", lambda d, t: hostile.zip_overlap_bomb(d), "compression_ratio", None,
-     LIMITS),
-    ("zip-entries", lambda d, t: hostile.entry_count_bomb(d, 1_001, fmt="zip"),
-     "too_many_entries", None, _relaxed(max_entries=1_000)),
-    ("tar-deep", lambda d, t: hostile.deep_nesting(d), "too_deep", "d/" * 40 + "deep.txt",
-     LIMITS),
-    ("zip-deep", lambda d, t: hostile.deep_nesting(d, fmt="zip"), "too_deep",
-     "d/" * 40 + "deep.txt", LIMITS),
-    ("tar-long-name", lambda d, t: hostile.long_name(d), "bad_name", "n" * 199 + "/...",
-     LIMITS),
-    ("tar-invalid-utf8", lambda d, t: hostile.invalid_utf8_name(d), "bad_name", "bad\\xff.py",
-     LIMITS),
-    ("zip-invalid-utf8", lambda d, t: hostile.invalid_utf8_name(d, fmt="zip"), "bad_name",
-     "bad\\xff.py", LIMITS),
-    ("tar-control-chars", lambda d, t: hostile.control_char_name(d), "bad_name",
-     "evil\\n\\x1b[31m.py", LIMITS),
-    ("zip-backslash", lambda d, t: hostile.backslash_name(d), "bad_name",
-     "..\\reprise-escape.txt", LIMITS),
-    ("zip-drive-letter", lambda d, t: hostile.drive_letter_name(d), "bad_name",
-     "C:/reprise-escape.txt", LIMITS),
-    ("tar-duplicate", lambda d, t: hostile.duplicate_entry(d), "duplicate_entry",
-     "reprise.toml", LIMITS),
-    ("zip-duplicate", lambda d, t: hostile.duplicate_entry(d, fmt="zip"), "duplicate_entry",
-     "reprise.toml", LIMITS),
-    ("tar-file-folder-clash", lambda d, t: hostile.file_folder_clash(d), "duplicate_entry",
-     "nesterov.py/x.py", LIMITS),
-    ("zip-encrypted", lambda d, t: hostile.encrypted_zip(d), "unsupported_format", "secret.txt",
-     LIMITS),
-    ("tar-manifest-symlink", lambda d, t: hostile.manifest_symlink(d), "manifest_not_regular",
-     "reprise.toml", LIMITS),
-    ("zip-manifest-symlink", lambda d, t: hostile.manifest_symlink(d, fmt="zip"),
-     "manifest_not_regular", "reprise.toml", LIMITS),
-    ("tar-manifest-folder", lambda d, t: hostile.manifest_directory(d), "manifest_not_regular",
-     "reprise.toml", LIMITS),
-    ("tar-second-manifest", lambda d, t: hostile.second_manifest_deeper(d),
-     "ambiguous_manifest", "vendor/other/reprise.toml", LIMITS),
-    ("zip-second-manifest", lambda d, t: hostile.second_manifest_deeper(d, fmt="zip"),
-     "ambiguous_manifest", "vendor/other/reprise.toml", LIMITS),
-    ("tar-two-top-folders", lambda d, t: hostile.two_top_level_folders(d), "ambiguous_manifest",
-     "a/reprise.toml", LIMITS),
-    ("zip-two-top-folders", lambda d, t: hostile.two_top_level_folders(d, fmt="zip"),
-     "ambiguous_manifest", "a/reprise.toml", LIMITS),
+    (
+        "zip-overlap-bomb",
+        lambda d, t: hostile.zip_overlap_bomb(d),
+        "compression_ratio",
+        None,
+        LIMITS,
+    ),
+    (
+        "zip-entries",
+        lambda d, t: hostile.entry_count_bomb(d, 1_001, fmt="zip"),
+        "too_many_entries",
+        None,
+        _relaxed(max_entries=1_000),
+    ),
+    ("tar-deep", lambda d, t: hostile.deep_nesting(d), "too_deep", "d/" * 40 + "deep.txt", LIMITS),
+    (
+        "zip-deep",
+        lambda d, t: hostile.deep_nesting(d, fmt="zip"),
+        "too_deep",
+        "d/" * 40 + "deep.txt",
+        LIMITS,
+    ),
+    ("tar-long-name", lambda d, t: hostile.long_name(d), "bad_name", "n" * 199 + "/...", LIMITS),
+    (
+        "tar-invalid-utf8",
+        lambda d, t: hostile.invalid_utf8_name(d),
+        "bad_name",
+        "bad\\xff.py",
+        LIMITS,
+    ),
+    (
+        "zip-invalid-utf8",
+        lambda d, t: hostile.invalid_utf8_name(d, fmt="zip"),
+        "bad_name",
+        "bad\\xff.py",
+        LIMITS,
+    ),
+    (
+        "tar-control-chars",
+        lambda d, t: hostile.control_char_name(d),
+        "bad_name",
+        "evil\\n\\x1b[31m.py",
+        LIMITS,
+    ),
+    (
+        "zip-backslash",
+        lambda d, t: hostile.backslash_name(d),
+        "bad_name",
+        "..\\reprise-escape.txt",
+        LIMITS,
+    ),
+    (
+        "zip-drive-letter",
+        lambda d, t: hostile.drive_letter_name(d),
+        "bad_name",
+        "C:/reprise-escape.txt",
+        LIMITS,
+    ),
+    (
+        "tar-duplicate",
+        lambda d, t: hostile.duplicate_entry(d),
+        "duplicate_entry",
+        "reprise.toml",
+        LIMITS,
+    ),
+    (
+        "zip-duplicate",
+        lambda d, t: hostile.duplicate_entry(d, fmt="zip"),
+        "duplicate_entry",
+        "reprise.toml",
+        LIMITS,
+    ),
+    (
+        "tar-file-folder-clash",
+        lambda d, t: hostile.file_folder_clash(d),
+        "duplicate_entry",
+        "nesterov.py/x.py",
+        LIMITS,
+    ),
+    (
+        "zip-encrypted",
+        lambda d, t: hostile.encrypted_zip(d),
+        "unsupported_format",
+        "secret.txt",
+        LIMITS,
+    ),
+    (
+        "tar-manifest-symlink",
+        lambda d, t: hostile.manifest_symlink(d),
+        "manifest_not_regular",
+        "reprise.toml",
+        LIMITS,
+    ),
+    (
+        "zip-manifest-symlink",
+        lambda d, t: hostile.manifest_symlink(d, fmt="zip"),
+        "manifest_not_regular",
+        "reprise.toml",
+        LIMITS,
+    ),
+    (
+        "tar-manifest-folder",
+        lambda d, t: hostile.manifest_directory(d),
+        "manifest_not_regular",
+        "reprise.toml",
+        LIMITS,
+    ),
+    (
+        "tar-second-manifest",
+        lambda d, t: hostile.second_manifest_deeper(d),
+        "ambiguous_manifest",
+        "vendor/other/reprise.toml",
+        LIMITS,
+    ),
+    (
+        "zip-second-manifest",
+        lambda d, t: hostile.second_manifest_deeper(d, fmt="zip"),
+        "ambiguous_manifest",
+        "vendor/other/reprise.toml",
+        LIMITS,
+    ),
+    (
+        "tar-two-top-folders",
+        lambda d, t: hostile.two_top_level_folders(d),
+        "ambiguous_manifest",
+        "a/reprise.toml",
+        LIMITS,
+    ),
+    (
+        "zip-two-top-folders",
+        lambda d, t: hostile.two_top_level_folders(d, fmt="zip"),
+        "ambiguous_manifest",
+        "a/reprise.toml",
+        LIMITS,
+    ),
     ("tar-no-manifest", lambda d, t: hostile.no_manifest(d), "no_manifest", None, LIMITS),
-    ("zip-no-manifest", lambda d, t: hostile.no_manifest(d, fmt="zip"), "no_manifest", None,
-     LIMITS),
-    ("tar-negative-size", lambda d, t: hostile.negative_size_tar(d), "corrupt", "negative.bin",
-     LIMITS),
+    (
+        "zip-no-manifest",
+        lambda d, t: hostile.no_manifest(d, fmt="zip"),
+        "no_manifest",
+        None,
+        LIMITS,
+    ),
+    (
+        "tar-negative-size",
+        lambda d, t: hostile.negative_size_tar(d),
+        "corrupt",
+        "negative.bin",
+        LIMITS,
+    ),
     ("targz-truncated", lambda d, t: hostile.truncated_targz(d), "corrupt", None, LIMITS),
-    ("not-an-archive", lambda d, t: hostile.not_an_archive(d), "unsupported_format", None,
-     LIMITS),
-    ("plain-tar-package", lambda d, t: hostile.honest_package(d, fmt="tar"),
-     "unsupported_format", None, LIMITS),
-    ("archive-too-large", lambda d, t: hostile.honest_package(d), "too_large", None,
-     _relaxed(max_archive_bytes=100)),
-    ("too-much-data-declared", lambda d, t: hostile.honest_package(d), "too_much_data",
-     "data/notes.txt", _relaxed(max_total_bytes=20_000)),
-    ("entry-too-large-declared", lambda d, t: hostile.honest_package(d, fmt="zip"),
-     "entry_too_large", "data/notes.txt", _relaxed(max_entry_bytes=10_000)),
+    ("not-an-archive", lambda d, t: hostile.not_an_archive(d), "unsupported_format", None, LIMITS),
+    (
+        "plain-tar-package",
+        lambda d, t: hostile.honest_package(d, fmt="tar"),
+        "unsupported_format",
+        None,
+        LIMITS,
+    ),
+    (
+        "archive-too-large",
+        lambda d, t: hostile.honest_package(d),
+        "too_large",
+        None,
+        _relaxed(max_archive_bytes=100),
+    ),
+    (
+        "too-much-data-declared",
+        lambda d, t: hostile.honest_package(d),
+        "too_much_data",
+        "data/notes.txt",
+        _relaxed(max_total_bytes=20_000),
+    ),
+    (
+        "entry-too-large-declared",
+        lambda d, t: hostile.honest_package(d, fmt="zip"),
+        "entry_too_large",
+        "data/notes.txt",
+        _relaxed(max_entry_bytes=10_000),
+    ),
 ]
 
 
@@ -232,8 +401,9 @@ TOPS = [(None, ""), ("pkg", "pkg/"), (".", "")]
 
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
 @pytest.mark.parametrize(("top", "prefix"), TOPS)
-def test_honest_package_inspects(fmt: hostile.Fmt, top: str | None, prefix: str,
-                                 inputs: Path) -> None:
+def test_honest_package_inspects(
+    fmt: hostile.Fmt, top: str | None, prefix: str, inputs: Path
+) -> None:
     layout = inspect_archive(hostile.honest_package(inputs, fmt=fmt, top=top), LIMITS)
     assert layout.prefix == prefix
     assert layout.manifest_name == prefix + "reprise.toml"
@@ -243,8 +413,9 @@ def test_honest_package_inspects(fmt: hostile.Fmt, top: str | None, prefix: str,
 
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
 @pytest.mark.parametrize(("top", "prefix"), TOPS)
-def test_honest_package_extracts(fmt: hostile.Fmt, top: str | None, prefix: str, inputs: Path,
-                                 tmp_path: Path) -> None:
+def test_honest_package_extracts(
+    fmt: hostile.Fmt, top: str | None, prefix: str, inputs: Path, tmp_path: Path
+) -> None:
     dest = tmp_path / "dest"
     result = extract_archive(hostile.honest_package(inputs, fmt=fmt, top=top), dest, LIMITS)
     assert result.root == dest / prefix
@@ -338,11 +509,11 @@ def test_read_member_is_capped(fmt: hostile.Fmt, inputs: Path) -> None:
     assert (caught.value.code, caught.value.entry) == ("entry_too_large", "reprise.toml")
 
 
-@pytest.mark.parametrize(("name", "code"), [("nope.txt", "missing_entry"),
-                                            ("data", "missing_entry"),
-                                            ("../etc/passwd", "path_traversal")])
-def test_read_member_refuses_what_is_not_a_member_file(name: str, code: str,
-                                                       inputs: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("nope.txt", "missing_entry"), ("data", "missing_entry"), ("../etc/passwd", "path_traversal")],
+)
+def test_read_member_refuses_what_is_not_a_member_file(name: str, code: str, inputs: Path) -> None:
     with pytest.raises(ArchiveError) as caught:
         read_member(hostile.honest_package(inputs), name, 1024)
     assert caught.value.code == code
@@ -378,27 +549,58 @@ def test_tar_stream_keeps_the_top_folder_by_default(inputs: Path, tmp_path: Path
 
 
 STREAM_CASES: list[tuple[str, Builder, str, bool, ArchiveLimits]] = [
-    ("symlink", lambda d, t: hostile.symlink_tar(d, outside(t), fmt="tar"), "link_entry", False,
-     LIMITS),
+    (
+        "symlink",
+        lambda d, t: hostile.symlink_tar(d, outside(t), fmt="tar"),
+        "link_entry",
+        False,
+        LIMITS,
+    ),
     ("hardlink", lambda d, t: hostile.hardlink_tar(d, fmt="tar"), "link_entry", False, LIMITS),
     ("device", lambda d, t: hostile.device_tar(d, fmt="tar"), "special_file", False, LIMITS),
     ("fifo", lambda d, t: hostile.fifo_tar(d, fmt="tar"), "special_file", False, LIMITS),
     ("setuid", lambda d, t: hostile.setuid_tar(d, fmt="tar"), "unsafe_mode", False, LIMITS),
-    ("traversal", lambda d, t: hostile.traversal_tar(d, fmt="tar"), "path_traversal", False,
-     LIMITS),
-    ("absolute", lambda d, t: hostile.absolute_path_tar(d, t / "abs.txt", fmt="tar"),
-     "absolute_path", False, LIMITS),
-    ("second-top-folder", lambda d, t: hostile.two_top_level_folders(d, fmt="tar"), "bad_name",
-     True, LIMITS),
-    ("entry-count", lambda d, t: hostile.entry_count_bomb(d, 2_000, fmt="tar"),
-     "too_many_entries", False, _relaxed(max_entries=1_000)),
-    ("too-much-data", lambda d, t: hostile.honest_package(d, fmt="tar"), "too_much_data",
-     False, _relaxed(max_total_bytes=20_000)),
+    (
+        "traversal",
+        lambda d, t: hostile.traversal_tar(d, fmt="tar"),
+        "path_traversal",
+        False,
+        LIMITS,
+    ),
+    (
+        "absolute",
+        lambda d, t: hostile.absolute_path_tar(d, t / "abs.txt", fmt="tar"),
+        "absolute_path",
+        False,
+        LIMITS,
+    ),
+    (
+        "second-top-folder",
+        lambda d, t: hostile.two_top_level_folders(d, fmt="tar"),
+        "bad_name",
+        True,
+        LIMITS,
+    ),
+    (
+        "entry-count",
+        lambda d, t: hostile.entry_count_bomb(d, 2_000, fmt="tar"),
+        "too_many_entries",
+        False,
+        _relaxed(max_entries=1_000),
+    ),
+    (
+        "too-much-data",
+        lambda d, t: hostile.honest_package(d, fmt="tar"),
+        "too_much_data",
+        False,
+        _relaxed(max_total_bytes=20_000),
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("build", "code", "strip", "limits"), [c[1:] for c in STREAM_CASES],
+    ("build", "code", "strip", "limits"),
+    [c[1:] for c in STREAM_CASES],
     ids=[c[0] for c in STREAM_CASES],
 )
 def test_hostile_tar_stream_is_refused_and_cleaned(
@@ -426,8 +628,15 @@ def make_source(root: Path) -> Path:
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes(data)
     (src / "empty").mkdir()
-    for junk in (".git/config", "__pycache__/nesterov.cpython-311.pyc", "stale.pyc",
-                 ".mypy_cache/x", ".pytest_cache/x", ".DS_Store", "data/.DS_Store"):
+    for junk in (
+        ".git/config",
+        "__pycache__/nesterov.cpython-311.pyc",
+        "stale.pyc",
+        ".mypy_cache/x",
+        ".pytest_cache/x",
+        ".DS_Store",
+        "data/.DS_Store",
+    ):
         (src / junk).parent.mkdir(parents=True, exist_ok=True)
         (src / junk).write_bytes(b"junk")
     (src / ".venv").symlink_to(root)  # excluded by name, so never refused as a link
@@ -453,10 +662,21 @@ def test_pack_directory_normalises_and_excludes(tmp_path: Path) -> None:
     with tarfile.open(out, "r:gz") as tar:
         members = tar.getmembers()
     assert [m.name for m in members] == [
-        "README.md", "data", "data/notes.txt", "empty", "nesterov.py", "reprise.toml"]
+        "README.md",
+        "data",
+        "data/notes.txt",
+        "empty",
+        "nesterov.py",
+        "reprise.toml",
+    ]
     for member in members:
         assert (member.mtime, member.uid, member.gid, member.uname, member.gname) == (
-            0, 0, 0, "", "")
+            0,
+            0,
+            0,
+            "",
+            "",
+        )
         assert member.mode == (0o755 if member.isdir() else 0o644)
     with gzip.open(out) as raw:
         raw.read()
@@ -473,14 +693,21 @@ def test_pack_directory_round_trips(tmp_path: Path) -> None:
     assert (result.root / "empty").is_dir()
 
 
-@pytest.mark.parametrize(("plant", "code", "entry"), [
-    (lambda src: (src / "data" / "passwd").symlink_to("/etc/passwd"), "link_entry",
-     "data/passwd"),
-    (lambda src: os.mkfifo(src / "pipe"), "special_file", "pipe"),
-    (lambda src: (src / "reprise.toml").unlink(), "no_manifest", None),
-])
-def test_pack_directory_refuses(plant: Callable[[Path], object], code: str, entry: str | None,
-                                tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("plant", "code", "entry"),
+    [
+        (
+            lambda src: (src / "data" / "passwd").symlink_to("/etc/passwd"),
+            "link_entry",
+            "data/passwd",
+        ),
+        (lambda src: os.mkfifo(src / "pipe"), "special_file", "pipe"),
+        (lambda src: (src / "reprise.toml").unlink(), "no_manifest", None),
+    ],
+)
+def test_pack_directory_refuses(
+    plant: Callable[[Path], object], code: str, entry: str | None, tmp_path: Path
+) -> None:
     src = make_source(tmp_path)
     plant(src)
     out = tmp_path / "pkg.tar.gz"
@@ -490,11 +717,14 @@ def test_pack_directory_refuses(plant: Callable[[Path], object], code: str, entr
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("limits", "code"), [
-    (_relaxed(max_entries=3), "too_many_entries"),
-    (_relaxed(max_entry_bytes=1_000), "entry_too_large"),
-    (_relaxed(max_archive_bytes=100), "too_large"),
-])
+@pytest.mark.parametrize(
+    ("limits", "code"),
+    [
+        (_relaxed(max_entries=3), "too_many_entries"),
+        (_relaxed(max_entry_bytes=1_000), "entry_too_large"),
+        (_relaxed(max_archive_bytes=100), "too_large"),
+    ],
+)
 def test_pack_directory_enforces_limits(limits: ArchiveLimits, code: str, tmp_path: Path) -> None:
     out = tmp_path / "pkg.tar.gz"
     with pytest.raises(ArchiveError) as caught:
@@ -508,8 +738,11 @@ def test_pack_directory_enforces_limits(limits: ArchiveLimits, code: str, tmp_pa
 _TAR = hostile._tar_bytes(hostile.honest_specs("pkg/"))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     flips=st.lists(st.tuples(st.integers(0, len(_TAR) - 1), st.integers(0, 255)), max_size=8),
     as_zip=st.booleans(),
@@ -532,3 +765,16 @@ def test_mutated_archives_fail_cleanly(
         extract_archive(archive, scratch / "dest", LIMITS)
     except ArchiveError:
         assert not (scratch / "dest").exists()
+
+
+def test_inspection_captures_small_members_in_the_same_pass(tmp_path: Path) -> None:
+    archive = hostile.honest_package(tmp_path)
+    layout = inspect_archive(
+        archive, ArchiveLimits(), capture=lambda name, size: name.endswith("reprise.toml")
+    )
+    assert layout.captured[layout.manifest_name] == hostile.MANIFEST
+    assert list(layout.captured) == [layout.manifest_name]
+    none = inspect_archive(
+        archive, ArchiveLimits(), capture=lambda name, size: True, capture_budget=0
+    )
+    assert none.captured == {}
