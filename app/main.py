@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -26,6 +27,22 @@ from app.ops.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 UPLOAD_PATHS = ("/v1/submissions",)
+
+# Every feature's router (``module`` or ``module:attribute``), in OpenAPI order.
+FEATURE_ROUTERS = (
+    "app.ops.router",
+    "app.users.router",
+    "app.benchmarks.router",
+    "app.submissions.router",
+    "app.jobs.router",
+    "app.jobs.router:public",
+    "app.tools.router",
+    "app.leaderboard.router",
+    "app.reviews.router",
+    "app.challenges.router",
+    "app.webhooks.router",
+    "app.web.router",
+)
 
 
 def _body_limit(settings: Settings):  # type: ignore[no-untyped-def]
@@ -120,22 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit(settings))
     app.add_middleware(RequestContextMiddleware, on_finish=app.state.metrics.observe_request)
 
-    from app.benchmarks.router import router as benchmarks_router
-    from app.jobs.router import public as jobs_public_router
-    from app.jobs.router import router as worker_router
-    from app.ops.router import router as ops_router
-    from app.submissions.router import router as submissions_router
-    from app.tools.router import router as tools_router
-    from app.users.router import router as users_router
-
-    for router in (
-        ops_router,
-        users_router,
-        benchmarks_router,
-        submissions_router,
-        worker_router,
-        jobs_public_router,
-        tools_router,
-    ):
-        app.include_router(router)
+    for spec in FEATURE_ROUTERS:
+        module, _, attr = spec.partition(":")
+        app.include_router(getattr(importlib.import_module(module), attr or "router"))
     return app

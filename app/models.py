@@ -1,5 +1,9 @@
 """Every table of the service, imported in one place for Alembic and the metadata."""
 
+import app.challenges.models
+import app.leaderboard.models
+import app.reviews.models
+import app.webhooks.models  # noqa: F401 - feature tables register themselves on Base
 from app.audit.models import AuditEvent
 from app.benchmarks.models import Benchmark
 from app.core.db import Base

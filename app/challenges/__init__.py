@@ -1,0 +1,1 @@
+"""Replication challenges: a claim, independent attempts, a pooled estimate and a consensus."""

@@ -1,0 +1,1 @@
+"""Leaderboards, cross-benchmark rankings, reproduction-rate statistics, badges and exports."""

@@ -1,0 +1,1 @@
+"""Community review: expertise, reviewer matching, assignments, structured reviews, comments."""

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed, retried with backoff, with a delivery log for their owner."""
