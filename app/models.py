@@ -8,7 +8,7 @@ from app.audit.models import AuditEvent
 from app.benchmarks.models import Benchmark
 from app.core.db import Base
 from app.jobs.models import Job, RunResult
-from app.submissions.models import Submission, SubmissionVersion
+from app.submissions.models import Submission, SubmissionTag, SubmissionVersion
 from app.users.models import ApiToken, User, WorkerToken
 from app.verdicts.models import Verdict, VerdictMetric
 
@@ -20,6 +20,7 @@ __all__ = [
     "Job",
     "RunResult",
     "Submission",
+    "SubmissionTag",
     "SubmissionVersion",
     "User",
     "Verdict",

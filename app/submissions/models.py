@@ -56,3 +56,14 @@ class SubmissionVersion(IdMixin, CreatedAtMixin, Base):
     fresh_seeds: Mapped[list[int]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=VersionStatus.queued.value)
     finished_at: Mapped[dt.datetime | None]
+
+
+class SubmissionTag(Base):
+    """The tags of a submission's latest version, one row each, for indexed tag filters."""
+
+    __tablename__ = "submission_tag"
+
+    submission_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("submission.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)

@@ -6,11 +6,11 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.jobs.models import Job
-from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion
+from app.submissions.models import Submission, SubmissionStatus, SubmissionTag, SubmissionVersion
 from app.users.models import User
 
 
@@ -63,6 +63,7 @@ class SubmissionFilter:
     status: str = SubmissionStatus.active.value
     state: str | None = None
     owner_id: int | None = None  # restricts to one owner (withdrawn listings)
+    tag: str | None = None
 
 
 def _filtered(
@@ -77,6 +78,10 @@ def _filtered(
         stmt = stmt.where(SubmissionVersion.status == f.state)
     if f.owner_id is not None:
         stmt = stmt.where(Submission.owner_id == f.owner_id)
+    if f.tag:
+        stmt = stmt.where(
+            exists().where(SubmissionTag.submission_id == Submission.id, SubmissionTag.tag == f.tag)
+        )
     return stmt
 
 

@@ -285,6 +285,7 @@ async def list_submissions(
     user: OptionalUser,
     benchmark: Annotated[str | None, Query(max_length=64)] = None,
     author: Annotated[str | None, Query(max_length=40)] = None,
+    tag: Annotated[str | None, Query(max_length=40)] = None,
     status_: Annotated[Literal["active", "withdrawn"], Query(alias="status")] = "active",
     state: Annotated[Literal["queued", "running", "finished", "cancelled"] | None, Query()] = None,
 ) -> Page[SubmissionOut]:
@@ -294,7 +295,12 @@ async def list_submissions(
     if status_ == SubmissionStatus.withdrawn.value and not access.is_maintainer(user):
         owner_id = user.id if user is not None else -1
     f = repository.SubmissionFilter(
-        benchmark=benchmark, author=author, status=status_, state=state, owner_id=owner_id
+        benchmark=benchmark,
+        author=author,
+        status=status_,
+        state=state,
+        owner_id=owner_id,
+        tag=tag,
     )
     rows, total = await repository.list_submissions(
         session, f, limit=page.limit, offset=page.offset

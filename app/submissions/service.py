@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -21,7 +22,13 @@ from app.jobs.notifier import JobNotifier
 from app.jobs.service import cancel_version_jobs, lock_version
 from app.submissions import access, repository
 from app.submissions.manifest import PackageManifest
-from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion, VersionStatus
+from app.submissions.models import (
+    Submission,
+    SubmissionStatus,
+    SubmissionTag,
+    SubmissionVersion,
+    VersionStatus,
+)
 from app.submissions.package import PackageReport
 from app.users.models import User
 
@@ -139,7 +146,14 @@ async def _add_version(
 
         await session.execute(text("SELECT pg_notify('reprise_jobs', '')"))
     after_commit(session, notifier.notify)
+    await _set_tags(session, submission.id, manifest.package.tags)
     return version
+
+
+async def _set_tags(session: AsyncSession, submission_id: int, tags: list[str]) -> None:
+    """The latest version's tags stand for the submission."""
+    await session.execute(delete(SubmissionTag).where(SubmissionTag.submission_id == submission_id))
+    session.add_all(SubmissionTag(submission_id=submission_id, tag=t) for t in sorted(set(tags)))
 
 
 async def create_submission(

@@ -200,6 +200,10 @@ async def test_listing_filters_and_detail(
         await client.get("/v1/submissions", params={"state": "queued", "benchmark": "toy"})
     ).json()
     assert queued["pagination"]["total"] == 2
+    tagged = (await client.get("/v1/submissions", params={"tag": "baseline"})).json()
+    assert tagged["pagination"]["total"] == 2
+    untagged = (await client.get("/v1/submissions", params={"tag": "momentum"})).json()
+    assert untagged["items"] == []
     none = (await client.get("/v1/submissions", params={"benchmark": "other"})).json()
     assert none["items"] == []
     page = (await client.get("/v1/submissions", params={"limit": 1})).json()
