@@ -127,8 +127,8 @@ def run(backend: str = "docker", rounds: int = 5) -> dict[str, Any]:
                     first = min(j["id"] for j in resp.json()["jobs"])
                     job = wait_for(
                         lambda jid=first: (
-                            (j := reprise.job(jid))["status"] not in ("queued", "running")
-                            and j
+                            ((j := reprise.job(jid))["status"] not in ("queued", "running")
+                            and j)
                             or None
                         ),
                         timeout=120,
