@@ -214,7 +214,8 @@ def test_applied_host_config(docker_backend, make_spec):
     assert seen["PidMode"] == ""
     assert seen["IpcMode"] == "private"
     assert not seen["Devices"]
-    assert all(m["Type"] == "volume" or m["ReadOnly"] for m in seen["Mounts"])
+    writable = [m for m in seen["Mounts"] if not m.get("ReadOnly")]
+    assert [m["Target"] for m in writable] == ["/reprise/output"]  # the only writable mount
     assert not any("docker.sock" in str(m.get("Source")) for m in seen["Mounts"])
     assert {u["Name"]: (u["Soft"], u["Hard"]) for u in seen["Ulimits"]} == {
         "nofile": (1024, 1024),
@@ -747,3 +748,358 @@ def test_usage_falls_back_to_the_stats_api(docker_backend, make_spec, monkeypatc
     assert result.cpu_s > 0
     assert result.peak_memory_mb is not None
     assert result.peak_memory_mb > 40
+
+
+# ---------------------------------------------------------------- output stores
+
+
+def test_output_mode_is_validated():
+    with pytest.raises(ValueError, match="outputs must be one of"):
+        DockerBackend(outputs="nfs")
+
+
+def _keeper_backend() -> DockerBackend:
+    return DockerBackend(grace_s=1.0, outputs="keeper")
+
+
+def _needs_root() -> None:
+    if os.geteuid() != 0:
+        unavailable("mounting a host tmpfs needs root")
+
+
+@pytest.fixture(params=["host-tmpfs", "keeper"])
+def any_store_backend(request, docker_backend) -> Iterator[DockerBackend]:
+    if request.param == "host-tmpfs":
+        _needs_root()
+    backend = DockerBackend(grace_s=1.0, outputs=request.param)
+    yield backend
+    backend.close()
+
+
+@docker_only
+def test_host_tmpfs_is_capped_hardened_and_needs_no_keeper(docker_backend, make_spec):
+    _needs_root()
+    assert docker_backend.use_host_tmpfs()
+    spec = make_spec(
+        docker_backend,
+        """
+        for line in open("/proc/self/mountinfo"):
+            if " /reprise/output " in line:
+                print("MOUNT", line.strip())
+        open("/reprise/output/x", "w").write("y")
+        """,
+        limits=Limits(timeout_s=30, output_mb=5),
+    )
+    seen: list[str] = []
+
+    def watch() -> None:  # which containers does the run use?
+        client = docker_backend.client()
+        for _ in range(100):
+            found = client.containers.list(all=True, filters={"label": f"reprise.run={spec.name}"})
+            seen.extend(str(c.name) for c in found)
+            time.sleep(0.03)
+
+    probe = threading.Thread(target=watch)
+    probe.start()
+    result = docker_backend.run(spec)
+    probe.join()
+    assert result.exit_code == 0, result.log_tail
+    line = result.log_tail.split("MOUNT", 1)[1].splitlines()[0]
+    assert " - tmpfs reprise-output:" in line
+    assert "size=5120k" in line
+    assert all(flag in line.split(" - ")[0] for flag in ("nosuid", "nodev", "noexec"))
+    assert set(seen) == {spec.name}  # no keeper
+    assert (spec.output.source / "x").read_text() == "y"
+    assert not [p for p in spec.output.source.parent.iterdir() if ".tmpfs-" in p.name]
+    assert all(spec.name not in line for line in Path("/proc/self/mounts").read_text().splitlines())
+
+
+@docker_only
+def test_hostile_output_entries_are_refused_alike_by_both_stores(any_store_backend, make_spec):
+    def outputs(code: str) -> Any:
+        spec = make_spec(any_store_backend, code)
+        result = any_store_backend.run(spec)
+        assert result.exit_code == 0, result.log_tail
+        return result, sorted(p.name for p in spec.output.source.iterdir())
+
+    fifo, kept = outputs(
+        "import os; os.mkfifo('/reprise/output/pipe'); open('/reprise/output/a', 'w')"
+    )
+    assert fifo.output_error
+    assert "pipe" in fifo.output_error
+    assert kept == []
+    hard, kept = outputs(
+        "import os; open('/reprise/output/a', 'w').write('1'); "
+        "os.link('/reprise/output/a', '/reprise/output/b')"
+    )
+    assert hard.output_error
+    assert "link" in hard.output_error
+    assert kept == []
+    deep, kept = outputs("import os; os.makedirs('/reprise/output/' + '/'.join(['d'] * 60))")
+    assert deep.output_error
+    assert "deeper" in deep.output_error
+    assert kept == []
+    suid, kept = outputs(
+        "import os; open('/reprise/output/s', 'w'); os.chmod('/reprise/output/s', 0o4755)"
+    )
+    assert suid.output_error
+    assert kept == []
+    fine, kept = outputs("open('/reprise/output/ok.json', 'w').write('{}')")
+    assert fine.output_error is None
+    assert kept == ["ok.json"]
+
+
+@docker_only
+def test_a_keeper_killed_during_the_phase_is_a_backend_error(docker_backend, make_spec):
+    backend = _keeper_backend()
+    spec = make_spec(
+        backend,
+        "import time; open('/reprise/output/params.npz', 'w').write('x'); time.sleep(2)",
+    )
+
+    def kill_keeper() -> None:
+        api = backend.client().api
+        for _ in range(200):
+            with contextlib.suppress(docker.errors.NotFound):
+                if api.inspect_container(spec.name)["State"]["Running"]:
+                    api.kill(f"{spec.name}-keeper")
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_keeper)
+    killer.start()
+    try:
+        with pytest.raises(BackendError, match=r"output keeper .* stopped during the run"):
+            backend.run(spec)
+    finally:
+        killer.join()
+        backend.close()
+    assert list(spec.output.source.iterdir()) == []
+    assert not [p for p in spec.output.source.parent.iterdir() if p.name.startswith(".out-")]
+    assert leftovers(docker_backend, spec.name) == []
+
+
+@docker_only
+def test_an_unmounted_host_tmpfs_is_a_backend_error(docker_backend, make_spec):
+    _needs_root()
+    from runners.backends import _docker_outputs
+
+    spec = make_spec(docker_backend, "import time; open('/reprise/output/a', 'w'); time.sleep(2)")
+
+    def unmount_it() -> None:
+        for _ in range(200):
+            points = [
+                p for run, p in _docker_outputs.output_mounts(TEST_WORKER) if run == spec.name
+            ]
+            if points:
+                time.sleep(0.5)
+                _docker_outputs.unmount(points[0])
+                return
+            time.sleep(0.02)
+
+    thief = threading.Thread(target=unmount_it)
+    thief.start()
+    with pytest.raises(BackendError, match="unmounted or replaced during the run"):
+        docker_backend.run(spec)
+    thief.join()
+    assert list(spec.output.source.iterdir()) == []
+    assert leftovers(docker_backend, spec.name) == []
+
+
+@docker_only
+@pytest.mark.parametrize("mode", ["host-tmpfs", "keeper"])
+def test_a_transient_start_failure_is_retried(docker_backend, make_spec, monkeypatch, mode, caplog):
+    if mode == "host-tmpfs":
+        _needs_root()
+    backend = DockerBackend(grace_s=1.0, outputs=mode)
+    api = backend.client().api
+    real_start = api.start
+    failed: list[str] = []
+
+    def flaky_start(container: str, *args: Any, **kwargs: Any) -> Any:
+        name = api.inspect_container(container)["Name"].lstrip("/")
+        if name not in failed:  # the first start of each container fails like runc's did
+            failed.append(name)
+            response = requests.Response()
+            response.status_code = 500
+            raise docker.errors.APIError(
+                "500 Server Error", response, explanation="cannot start a stopped process: unknown"
+            )
+        return real_start(container, *args, **kwargs)
+
+    monkeypatch.setattr(api, "start", flaky_start)
+    spec = make_spec(backend, "print('ran once', flush=True); open('/reprise/output/a', 'w')")
+    try:
+        result = backend.run(spec)
+    finally:
+        backend.close()
+    assert result.exit_code == 0
+    assert result.log_tail.count("ran once") == 1
+    assert (spec.output.source / "a").exists()
+    expected = {spec.name} | ({f"{spec.name}-keeper"} if mode == "keeper" else set())
+    assert set(failed) == expected
+    assert "failed transiently" in caplog.text
+    assert leftovers(docker_backend, spec.name) == []
+
+
+@docker_only
+def test_a_permanent_start_failure_is_not_retried(docker_backend, make_spec, tmp_path, monkeypatch):
+    api = docker_backend.client().api
+    real_start = api.start
+    starts: list[str] = []
+
+    def counting_start(container: str, *args: Any, **kwargs: Any) -> Any:
+        starts.append(api.inspect_container(container)["Name"])
+        return real_start(container, *args, **kwargs)
+
+    monkeypatch.setattr(api, "start", counting_start)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    spec = make_spec(docker_backend, "pass")
+    spec = replace(spec, mounts=[*spec.mounts, Mount(a_file, "/etc")])  # a file onto a folder
+    with pytest.raises(BackendError, match="starting the container"):
+        docker_backend.run(spec)
+    assert [name for name in starts if name == f"/{spec.name}"] == [f"/{spec.name}"]
+    assert leftovers(docker_backend, spec.name) == []
+
+
+@docker_only
+def test_a_keeper_that_dies_at_start_is_recreated(docker_backend, make_spec, monkeypatch):
+    """A keeper whose start "succeeds" but which dies at once (as when its process could not
+    be started for the pids limit) is noticed and replaced before the phase starts."""
+    from runners.backends import _docker_run
+
+    backend = _keeper_backend()
+    real_create = _docker_run._Run.create
+    doomed: list[str] = []
+
+    def create(self: Any, name: str, command: Any, *args: Any, **kw: Any) -> str:
+        if kw.get("role") == "keeper" and not doomed:
+            doomed.append(name)
+            command = ["sh", "-c", "exit 3"]
+        return real_create(self, name, command, *args, **kw)
+
+    monkeypatch.setattr(_docker_run._Run, "create", create)
+    spec = make_spec(backend, "open('/reprise/output/a', 'w').write('kept')")
+    try:
+        result = backend.run(spec)
+    finally:
+        backend.close()
+    assert doomed == [f"{spec.name}-keeper"]
+    assert result.exit_code == 0
+    assert (spec.output.source / "a").read_text() == "kept"
+    assert leftovers(docker_backend, spec.name) == []
+
+
+@docker_only
+def test_a_keeper_start_leaves_room_for_runcs_own_threads(docker_backend):
+    """On cgroup v1 the pids controller counts threads, and ``runc init`` (Go, 5-10 threads)
+    runs in the container's cgroup until it execs the command: the limit must cover it."""
+    from runners.backends.docker import KEEPER_LIMITS
+
+    client = docker_backend.client()
+    image = docker_backend.images["python-numpy"]
+    peaks = []
+    for _ in range(3):
+        container = client.containers.create(
+            image, ["sleep", "infinity"], detach=True, **hardening(replace(KEEPER_LIMITS, pids=512))
+        )
+        try:
+            container.start()
+            candidates = [
+                Path(f"/sys/fs/cgroup/pids/docker/{container.id}/pids.peak"),
+                Path(f"/sys/fs/cgroup/system.slice/docker-{container.id}.scope/pids.peak"),
+            ]
+            found = [p for p in candidates if p.exists()]
+            if not found:
+                unavailable("this host's cgroupfs shows no pids.peak for containers")
+            peaks.append(int(found[0].read_text()))
+        finally:
+            container.remove(force=True)
+    assert max(peaks) >= 4  # runc's init alone: more than the old limit of 4 allowed
+    assert KEEPER_LIMITS.pids >= 4 * max(peaks)
+
+
+@docker_only
+def test_auto_falls_back_to_keepers_when_the_mount_is_refused(
+    docker_backend, make_spec, monkeypatch
+):
+    from runners.backends import _docker_outputs
+
+    def refuse(*args: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(_docker_outputs, "mount_tmpfs", refuse)
+    backend = DockerBackend(grace_s=1.0)
+    backend._host_tmpfs_ok = True  # as if root on a local engine
+    spec = make_spec(backend, "open('/reprise/output/a', 'w').write('via keeper')")
+    try:
+        result = backend.run(spec)
+        assert result.exit_code == 0
+        assert (spec.output.source / "a").read_text() == "via keeper"
+        assert backend.use_host_tmpfs() is False  # remembered
+    finally:
+        backend.close()
+    forced = DockerBackend(outputs="host-tmpfs")
+    try:
+        with pytest.raises(BackendError, match="mounting a tmpfs"):
+            forced.run(make_spec(forced, "pass"))
+    finally:
+        forced.close()
+
+
+@docker_only
+def test_auto_falls_back_when_the_engine_does_not_see_the_mount(
+    docker_backend, make_spec, monkeypatch
+):
+    _needs_root()
+    from docker.types import Mount as DockerMount
+
+    from runners.backends import _docker_outputs
+
+    def elsewhere(self: Any) -> DockerMount:  # what an engine in another namespace sees
+        return DockerMount(
+            target=self.spec.output.target, source=f"{self.out}-elsewhere", type="bind"
+        )
+
+    monkeypatch.setattr(_docker_outputs.HostTmpfsOutputs, "phase_mount", elsewhere)
+    backend = DockerBackend(grace_s=1.0)
+    spec = make_spec(backend, "open('/reprise/output/a', 'w').write('via keeper')")
+    try:
+        result = backend.run(spec)
+        assert result.exit_code == 0
+        assert (spec.output.source / "a").read_text() == "via keeper"
+        assert backend.use_host_tmpfs() is False
+    finally:
+        backend.close()
+    assert not [p for p in spec.output.source.parent.iterdir() if ".tmpfs-" in p.name]
+    assert leftovers(docker_backend, spec.name) == []
+
+
+@docker_only
+def test_reconcile_unmounts_leftover_output_tmpfs(docker_backend, tmp_path):
+    _needs_root()
+    from runners.backends import _docker_outputs
+
+    worker = f"{TEST_WORKER}-mounts"
+    points = {}
+    for owner, run in (
+        (worker, "reprise-m-1-ingest"),
+        (worker, "reprise-m-2-ingest"),
+        (f"{worker}-else", "reprise-m-3-ingest"),
+    ):
+        point = tmp_path / f".out-{run}.tmpfs-x"
+        point.mkdir()
+        _docker_outputs.mount_tmpfs(_docker_outputs.mount_source(owner, run), point, "size=1m")
+        points[run] = point
+    try:
+        removed = docker_backend.reconcile(worker, keep={"reprise-m-2-ingest"})
+        assert removed == [str(points["reprise-m-1-ingest"])]
+        assert not points["reprise-m-1-ingest"].exists()
+        assert os.path.ismount(points["reprise-m-2-ingest"])
+        assert os.path.ismount(points["reprise-m-3-ingest"])
+        assert docker_backend.reconcile(worker, keep=set()) == [str(points["reprise-m-2-ingest"])]
+    finally:
+        for point in points.values():
+            with contextlib.suppress(OSError):
+                _docker_outputs.remove_mount(point)
