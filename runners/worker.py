@@ -109,10 +109,12 @@ class Worker:
         try:
             if not self._lock_workdir():
                 return EXIT_FATAL
-            self._clean_workdir()
             health.start()
+            # Reconcile first: it unmounts output stores a crashed run left inside the scratch
+            # that cleaning removes next (a host tmpfs must be unmounted, not emptied).
             if not self._reconcile():
                 return self._exit_status()
+            self._clean_workdir()
             self._stage = "running"
             for index in range(self.config.concurrency):
                 slot = threading.Thread(target=self._slot, args=(index,), name=f"slot-{index}",
