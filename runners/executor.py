@@ -30,6 +30,7 @@ from runners.backends.base import (
     BackendError,
     EnvironmentSpec,
     Limits,
+    LiveTail,
     Mount,
     PreparedEnvironment,
     RunResult,
@@ -149,10 +150,13 @@ def execute(
     labels: Mapping[str, str],
     cancel_event: threading.Event,
     on_phase: PhaseCallback | None = None,
+    live_tail: LiveTail | None = None,
 ) -> ResultPayload:
-    """Run ``lease``'s job to a result payload; never raises for a job-level problem."""
+    """Run ``lease``'s job to a result payload; never raises for a job-level problem.
+
+    ``live_tail`` receives the phases' output as it is printed (for heartbeats)."""
     return _Job(lease, backend, client, workdir, worker_id, dict(labels), cancel_event,
-                on_phase).run()
+                on_phase, live_tail).run()
 
 
 class _Job:
@@ -160,8 +164,10 @@ class _Job:
         self, lease: Lease, backend: Backend, client: ServerClient, workdir: Path,
         worker_id: str, labels: dict[str, str], cancel: threading.Event,
         on_phase: PhaseCallback | None,
+        live_tail: LiveTail | None = None,
     ) -> None:
         self.lease = lease
+        self.live_tail = live_tail
         self.backend = backend
         self.client = client
         self.workdir = workdir
@@ -374,6 +380,7 @@ class _Job:
                 "reprise.attempt": str(lease.attempt),
                 "reprise.phase": phase,
             },
+            live_tail=self.live_tail,
         )
 
     # ------------------------------------------------------------------ classification

@@ -29,6 +29,10 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # this file also runs as a standalone supervisor: no runtime import
+    from runners.backends.base import LiveTail
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
@@ -70,12 +74,15 @@ def supervisor_argv(
 class TailBuffer:
     """Keeps the last ``limit`` bytes of a stream and counts the rest."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, mirror: LiveTail | None = None) -> None:
         self.limit = max(0, limit)
         self.total = 0
+        self.mirror = mirror  # a live view of the same stream, for heartbeats
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> None:
+        if self.mirror is not None:
+            self.mirror.feed(data)
         self.total += len(data)
         self._buf += data
         if len(self._buf) > 2 * self.limit + 65536:

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from runners.backends.base import Backend, BackendError
+from runners.backends.base import Backend, BackendError, LiveTail
 from runners.client import (
     Backoff,
     ClientError,
@@ -63,6 +63,8 @@ class RunningJob:
     phase: str = "prepare"
     lost: bool = False  # a heartbeat got 409: post nothing
     shutdown: bool = False  # cancelled by our own shutdown: release, do not post
+    live_tail: LiveTail = field(default_factory=LiveTail)  # what the phases print, live
+    sent_version: int = -1  # the live tail version the last heartbeat carried
 
     def set_phase(self, phase: str) -> None:
         self.phase = phase
@@ -334,7 +336,7 @@ class Worker:
             payload = execute(
                 lease, backend=self.backend, client=self.client, workdir=self.config.workdir,
                 worker_id=self.worker_id, labels=self.config.labels, cancel_event=job.cancel,
-                on_phase=job.set_phase,
+                on_phase=job.set_phase, live_tail=job.live_tail,
             )
             job.done.set()
             beat.join(timeout=5)
@@ -396,8 +398,12 @@ class Worker:
         lease = job.lease
         interval = self.config.heartbeat_interval_s or max(0.2, lease.lease_ttl_s / 3)
         while not job.done.wait(interval):
+            version = job.live_tail.version
+            tail = job.live_tail.text() if version != job.sent_version else None
             try:
-                answer = self.client.heartbeat(lease, phase=job.phase, budget_s=interval)
+                answer = self.client.heartbeat(lease, phase=job.phase, log_tail=tail,
+                                               budget_s=interval)
+                job.sent_version = version
             except ClientError as exc:
                 log.warning("%s: heartbeat failed: %s", lease.tag, exc)
                 continue

@@ -64,7 +64,7 @@ class _Run:
         self.cancel = cancel
         self.container_id = spec.name
         self.outputs: HostTmpfsOutputs | KeeperOutputs | None = None
-        self.tail = TailBuffer(spec.limits.log_tail_bytes)
+        self.tail = TailBuffer(spec.limits.log_tail_bytes, mirror=spec.live_tail)
         self.output_error: str | None = None
         self.log_complete = False
         self.stream: Any = None
@@ -235,7 +235,7 @@ class _Run:
             nonlocal started
             assert self.outputs is not None
             self.outputs.ready()
-            self.tail = TailBuffer(spec.limits.log_tail_bytes)
+            self.tail = TailBuffer(spec.limits.log_tail_bytes, mirror=spec.live_tail)
             self.log_complete = False
             with translate("attaching to the container"):
                 self.stream = self.api.attach(
@@ -283,7 +283,7 @@ class _Run:
             lines = max(100, self.spec.limits.log_tail_bytes // 40)
             data = self.api.logs(self.container_id, stdout=True, stderr=True, tail=lines)
             seen = self.tail.total
-            self.tail = TailBuffer(self.spec.limits.log_tail_bytes)
+            self.tail = TailBuffer(self.spec.limits.log_tail_bytes, mirror=self.spec.live_tail)
             self.tail.feed(data)
             self.tail.feed(
                 b"\n[reprise] the log stream was interrupted: this tail comes from the engine's "

@@ -27,6 +27,31 @@ class BackendUnavailable(BackendError):
     """The execution engine (e.g. the Docker daemon) cannot be reached right now."""
 
 
+class LiveTail:
+    """The last bytes a running phase printed, readable by another thread while it runs.
+
+    Backends feed it as output arrives; the worker sends it with its heartbeats, so
+    ``GET /v1/jobs/{id}`` shows a live log tail while a job runs.
+    """
+
+    def __init__(self, limit: int = 8192) -> None:
+        self.limit = limit
+        self.version = 0  # bumped on every feed: the worker sends only a changed tail
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            self._buf += data
+            if len(self._buf) > 2 * self.limit:
+                del self._buf[: len(self._buf) - self.limit]
+            self.version += 1
+
+    def text(self) -> str:
+        with self._lock:
+            return bytes(self._buf[-self.limit :]).decode("utf-8", errors="replace")
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one phase; always decided by the benchmark, never by the package."""
@@ -81,6 +106,7 @@ class RunSpec:
     limits: Limits
     workdir: str = "/"
     labels: dict[str, str] = field(default_factory=dict)
+    live_tail: LiveTail | None = field(default=None, compare=False)  # fed while it runs
 
 
 @dataclass

@@ -230,7 +230,7 @@ class LocalBackend:
         cwd = spec.workdir if spec.workdir not in ("", "/") else str(home)
         spec.output.source.mkdir(parents=True, exist_ok=True)
 
-        tail = sandbox.TailBuffer(limits.log_tail_bytes)
+        tail = sandbox.TailBuffer(limits.log_tail_bytes, mirror=spec.live_tail)
         status_r, status_w = os.pipe()
         log_r, log_w = os.pipe()
         started = time.monotonic()

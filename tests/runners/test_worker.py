@@ -18,7 +18,9 @@ from runners.backends.base import RunResult, RunSpec
 from runners.backends.fake import FakeBackend
 from runners.backends.local import LocalBackend
 from runners.worker import EXIT_FATAL, EXIT_OK, Worker
+from tests.helpers import toy_files
 from tests.runners.workerkit import (
+    GATED_OPTIMIZER,
     FakeServer,
     Reprise,
     broken_files,
@@ -551,3 +553,25 @@ def test_result_payload_matches_the_server_schema(tmp_path: Path) -> None:
     body = server.results[0]
     ResultRequest.model_validate(body)
     assert body["outcome"] == "succeeded"
+
+
+def test_a_running_jobs_log_tail_is_visible_through_the_api(
+    reprise: Reprise, local: LocalBackend, gate: Path, tmp_path: Path,
+) -> None:
+    """What a phase prints reaches GET /v1/jobs/{id} through the heartbeats, while it runs."""
+    chatty = "print('warming up the momentum buffers', flush=True)\n" + GATED_OPTIMIZER.format(
+        gate=str(gate))
+    submitted = reprise.submit(toy_files(**{"sgd.py": chatty}))
+    first = min(j["id"] for j in submitted["jobs"])
+    running = start_worker(
+        reprise.config(tmp_path / "work", heartbeat_interval_s=0.2), local)
+    try:
+        live = reprise.wait_job(
+            first, lambda j: j["status"] == "running" and "warming up" in (j["log_tail"] or ""),
+            what="a live log tail", timeout=60)
+        assert live["phase"] == "ingest"
+        gate.unlink()
+        done = reprise.wait_job(first, lambda j: j["status"] == "succeeded", timeout=60)
+    finally:
+        running.stop(hard=True)
+    assert "warming up the momentum buffers" in done["result"]["phases"][0]["log_tail"]
