@@ -45,6 +45,25 @@ class QueueSettings(BaseModel):
     sweep_interval_s: float = 5.0
 
 
+class WebhookSettings(BaseModel):
+    """Outgoing webhooks: SSRF policy, limits, and the retry schedule."""
+
+    allow_private_targets: bool = Field(
+        default=False, description="allow loopback/private/link-local targets (development only)"
+    )
+    max_per_user: int = Field(default=10, ge=1)
+    max_attempts: int = Field(default=8, ge=1, description="attempts before a delivery fails")
+    retry_base_s: float = Field(default=30.0, gt=0, description="first retry delay; doubles")
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0, description="whole request, connect to headers")
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, description="how often due retries are looked for"
+    )
+    lease_s: float = Field(default=120.0, gt=0, description="a claimed delivery's lock")
+    batch: int = Field(default=20, ge=1)
+    concurrency: int = Field(default=4, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything configurable about a Reprise server; read from ``REPRISE_*`` variables."""
 
@@ -72,12 +91,15 @@ class Settings(BaseSettings):
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+        secret = self.secret_key.get_secret_value()
+        if self.environment == "production" and (secret == DEV_SECRET or len(secret) < 32):
             raise ValueError(
-                "REPRISE_SECRET_KEY must be set to a long random value in production "
+                "REPRISE_SECRET_KEY must be set to a random value of at least 32 characters in "
+                "production "
                 "(it derives the fresh seeds: a known key lets anyone predict them)"
             )
         return self

@@ -37,6 +37,10 @@ class Submission(IdMixin, CreatedAtMixin, Base):
         String(16), default=SubmissionStatus.active.value, index=True
     )
     latest_version: Mapped[int] = mapped_column(default=1)
+    # Set when this submission is an attempt at a replication challenge (app/challenges).
+    challenge_id: Mapped[int | None] = mapped_column(
+        BigIntPK, ForeignKey("challenge.id", use_alter=True), index=True
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     withdrawn_at: Mapped[dt.datetime | None]
 
@@ -54,6 +58,9 @@ class SubmissionVersion(IdMixin, CreatedAtMixin, Base):
     lint_report: Mapped[dict[str, Any]] = mapped_column(JSON)
     environment: Mapped[dict[str, Any]] = mapped_column(JSON)  # base, requirements, input_hash
     fresh_seeds: Mapped[list[int]] = mapped_column(JSON)
+    # The claim this version is judged against when it is not its own (a challenge attempt):
+    # {"challenge_id": …, "metrics": {name: claimed metric}}. None: its manifest's claim.
+    reference_claim: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=VersionStatus.queued.value)
     finished_at: Mapped[dt.datetime | None]
 

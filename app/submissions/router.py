@@ -26,10 +26,17 @@ from app.core.validation import first_problem
 from app.jobs.repository import jobs_of_version
 from app.jobs.router import job_out
 from app.jobs.schemas import JobOut
-from app.submissions import access, repository, service
+from app.submissions import access, diff, repository, service
 from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion
 from app.submissions.package import inspect_package
-from app.submissions.schemas import Links, SubmissionDetail, SubmissionOut, VersionBrief, VersionOut
+from app.submissions.schemas import (
+    Links,
+    SubmissionDetail,
+    SubmissionOut,
+    VersionBrief,
+    VersionDiff,
+    VersionOut,
+)
 from app.verdicts.models import Verdict
 from app.verdicts.service import verdicts_for
 from runners.archives import ArchiveError, ArchiveLimits
@@ -163,6 +170,7 @@ def _summary(
         "title": submission.title,
         "status": submission.status,
         "latest_version": submission.latest_version,
+        "challenge_id": submission.challenge_id,
         "state": version.status,
         "created_at": submission.created_at,
         "updated_at": submission.updated_at,
@@ -328,6 +336,23 @@ async def get_submission(
     if submission is None or not access.can_read(submission, user):
         raise NotFound(f"no submission {submission_id}")
     return await _detail(request, session, submission, version)
+
+
+@router.get("/{submission_id}/versions/{a}/diff/{b}", operation_id="diff_versions")
+async def diff_versions(
+    submission_id: int, a: int, b: int, session: SessionDep, user: OptionalUser
+) -> VersionDiff:
+    """What changed from version ``a`` to ``b``: manifest (claim, hyperparameters,
+    environment…) and outcome (verdict, quality, per-metric numbers)."""
+    submission = await repository.get_submission(session, submission_id)
+    if submission is None or not access.can_read(submission, user):
+        raise NotFound(f"no submission {submission_id}")
+    va = await repository.get_version(session, submission_id, a)
+    vb = await repository.get_version(session, submission_id, b)
+    if va is None or vb is None:
+        raise NotFound(f"submission {submission_id} has no version {a if va is None else b}")
+    found = await verdicts_for(session, [va.id, vb.id])
+    return diff.version_diff(submission_id, va, vb, found.get(va.id), found.get(vb.id))
 
 
 @router.post(

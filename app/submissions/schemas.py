@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from app.core.schemas import ResponseModel
 from app.jobs.schemas import JobOut
@@ -47,6 +47,7 @@ class SubmissionOut(ResponseModel):
     state: str
     verdict: str | None = None
     quality: float | None = None
+    challenge_id: int | None = None  # set when this submission is a challenge attempt
     created_at: dt.datetime
     updated_at: dt.datetime
     links: Links
@@ -56,3 +57,31 @@ class SubmissionDetail(SubmissionOut):
     version: VersionOut
     versions: list[VersionBrief]
     jobs: list[JobOut]
+
+
+class VersionRef(ResponseModel):
+    number: int
+    created_at: dt.datetime
+    package_sha256: str
+    status: str
+
+
+class Change(ResponseModel):
+    path: str
+    kind: Literal["added", "removed", "changed"]
+    before: Any
+    after: Any
+    change: float | None = None  # after − before, for numbers
+
+
+class VersionDiff(ResponseModel):
+    """Version ``base`` → version ``target``: the manifest by section, then the outcome."""
+
+    submission_id: int
+    base: VersionRef
+    target: VersionRef
+    same_package: bool
+    manifest: dict[str, list[Change]]
+    outcome: list[Change]
+    outcome_before: dict[str, Any]
+    outcome_after: dict[str, Any]

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -47,28 +47,41 @@ class AcceptedPackage:
 
 async def check_quotas(db: Database, *, user: User, settings: Settings) -> None:
     """Refuse early (before any upload is read) when a quota is exhausted."""
+    async with db.session() as session:
+        await _check_quotas(session, user=user, settings=settings)
+
+
+async def enforce_quotas(session: AsyncSession, *, user: User, settings: Settings) -> None:
+    """The quotas again, in the transaction that adds the version.
+
+    The early check runs before the upload, in its own session, so concurrent uploads of one
+    user would all pass it together; here they are serialised (SQLite: the transaction's
+    ``BEGIN IMMEDIATE``; PostgreSQL: the user's row, locked until commit) and counted again.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    await _check_quotas(session, user=user, settings=settings)
+
+
+async def _check_quotas(session: AsyncSession, *, user: User, settings: Settings) -> None:
     quotas = settings.quotas
     since = utcnow() - DAY
-    async with db.session() as session:
-        recent = await repository.versions_created_since(session, owner_id=user.id, since=since)
-        if len(recent) >= quotas.submissions_per_day:
-            retry = int((recent[0] + DAY - utcnow()).total_seconds()) + 1
-            raise TooManyRequests(
-                f"you have made {len(recent)} submissions in the last 24 hours, the limit is "
-                f"{quotas.submissions_per_day}",
-                retry_after=retry,
-            )
-        if (
-            await jobs_repository.active_jobs_of_owner(session, user.id)
-            >= quotas.active_jobs_per_user
-        ):
-            raise TooManyRequests(
-                f"you have {quotas.active_jobs_per_user} or more jobs queued or running; wait for "
-                "them to finish",
-                retry_after=60,
-            )
-        if await jobs_repository.queued_count(session) >= quotas.queue_cap:
-            raise TooManyRequests("the queue is full; try again later", retry_after=60)
+    recent = await repository.versions_created_since(session, owner_id=user.id, since=since)
+    if len(recent) >= quotas.submissions_per_day:
+        retry = int((recent[0] + DAY - utcnow()).total_seconds()) + 1
+        raise TooManyRequests(
+            f"you have made {len(recent)} submissions in the last 24 hours, the limit is "
+            f"{quotas.submissions_per_day}",
+            retry_after=retry,
+        )
+    if await jobs_repository.active_jobs_of_owner(session, user.id) >= quotas.active_jobs_per_user:
+        raise TooManyRequests(
+            f"you have {quotas.active_jobs_per_user} or more jobs queued or running; wait for "
+            "them to finish",
+            retry_after=60,
+        )
+    if await jobs_repository.queued_count(session) >= quotas.queue_cap:
+        raise TooManyRequests("the queue is full; try again later", retry_after=60)
 
 
 def environment_of(
@@ -166,6 +179,7 @@ async def create_submission(
     notifier: JobNotifier,
 ) -> tuple[Submission, SubmissionVersion]:
     """A new submission with version 1 and its jobs enqueued."""
+    await enforce_quotas(session, user=owner, settings=settings)
     manifest = package.report.manifest
     assert manifest is not None
     submission = Submission(
@@ -219,12 +233,18 @@ async def add_version(
     """A new version: re-runs everything, keeps the history, supersedes unfinished runs."""
     if submission.status != SubmissionStatus.active.value:
         raise Conflict(f"submission {submission.id} is withdrawn; submit a new one instead")
+    if submission.challenge_id is not None:
+        raise Conflict(
+            f"submission {submission.id} is an attempt at challenge {submission.challenge_id}: "
+            "an attempt is one package; submit a new attempt to the challenge instead"
+        )
     if entry.slug != submission.benchmark_slug:
         raise ValidationFailed(
             f"this submission is on benchmark {submission.benchmark_slug}; a new version cannot "
             f"move it to {entry.slug}",
             errors=[{"loc": "benchmark.id", "msg": "benchmark changed"}],
         )
+    await enforce_quotas(session, user=user, settings=settings)
     previous = await repository.get_version(session, submission.id, submission.latest_version)
     if previous is not None and previous.status in (
         VersionStatus.queued.value,

@@ -19,6 +19,7 @@ from app.benchmarks.manifest import BenchmarkManifest
 from app.benchmarks.models import Benchmark
 from app.core.errors import Conflict, NotFound
 from app.jobs.repository import final_results
+from app.leaderboard.service import on_verdict_stored
 from app.scoring.quality import CheckResult
 from app.scoring.version import (
     ClaimedMetric,
@@ -96,6 +97,8 @@ async def build_inputs(session: AsyncSession, version: SubmissionVersion) -> Ver
         raise NotFound(f"benchmark row {version.benchmark_id} is missing")
     bench = BenchmarkManifest.model_validate(bench_row.manifest)
     claim = version.manifest["claim"]
+    # A challenge attempt is judged against the challenge's claim, not its own (app/challenges).
+    claimed = (version.reference_claim or {}).get("metrics") or claim["metrics"]
     runs: list[RunRecord] = []
     self_reported = bench.kind == "command"
     for job, result in await final_results(session, version.id):
@@ -113,8 +116,8 @@ async def build_inputs(session: AsyncSession, version: SubmissionVersion) -> Ver
         if result is not None and result.self_reported:
             self_reported = True
     return VersionInputs(
-        metrics=_definitions(bench, claim["metrics"]),
-        claims=_claims(claim["metrics"]),
+        metrics=_definitions(bench, claimed),
+        claims=_claims(claimed),
         claimed_seeds=[int(s) for s in claim["seeds"]],
         runs=runs,
         checks=_checks(version.lint_report),
@@ -195,6 +198,7 @@ async def store(session: AsyncSession, version: SubmissionVersion, score: Versio
     session.add(row)
     await session.flush()
     session.add_all(_metric_rows(row.id, score))
+    await on_verdict_stored(session, version=version, verdict=row)
     return row
 
 
