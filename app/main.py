@@ -22,6 +22,8 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.jobs.notifier import JobNotifier
 from app.jobs.service import VersionFinishedHook, sweep_expired
+from app.ops.instrument import instrument_database
+from app.ops.logcontext import JobContextMiddleware
 from app.ops.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ def _body_limit(settings: Settings):  # type: ignore[no-untyped-def]
         if method == "POST" and (
             path == "/v1/submissions"
             or (path.startswith("/v1/submissions/") and path.endswith("/versions"))
+            or (path.startswith("/v1/challenges/") and path.endswith("/attempts"))
         ):
             return upload_cap
         return json_cap
@@ -66,11 +69,9 @@ async def _sweeper(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(settings.queue.sweep_interval_s)
         try:
-            n = await sweep_expired(
+            await sweep_expired(  # expiries are counted by app.ops.instrument, on every path
                 app.state.db, notifier=app.state.notifier, on_finished=app.state.on_version_finished
             )
-            if n:
-                app.state.metrics.lease_expiries.inc(n)
         except Exception:
             logger.exception("lease sweep failed")
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(
             settings.effective_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
+        instrument_database(db, app.state.metrics)
         blobs = BlobStore(settings.blob_dir, settings.scratch_dir)
         async with db.session(write=True) as session:
             synced = await sync_catalog(
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit(settings))
     app.add_middleware(RequestContextMiddleware, on_finish=app.state.metrics.observe_request)
+    app.add_middleware(JobContextMiddleware)  # outermost: the access log sees the job id
 
     for spec in FEATURE_ROUTERS:
         module, _, attr = spec.partition(":")

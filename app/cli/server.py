@@ -203,10 +203,11 @@ def register(app: typer.Typer) -> None:
             settings = get_settings()
         app_ = create_app(settings)
         if not with_worker:
-            uvicorn.run(app_, host=host, port=port, log_config=None)
+            # Reprise logs every request itself, with its request id: no second access log.
+            uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
             return
         token = asyncio.run(_create_worker(settings, f"embedded-{os.getpid()}", {}, "system"))
-        config = uvicorn.Config(app_, host=host, port=port, log_config=None)
+        config = uvicorn.Config(app_, host=host, port=port, log_config=None, access_log=False)
         srv = uvicorn.Server(config)
         with embedded_worker(f"http://{host}:{port}", token, chosen, concurrency):
             srv.run()

@@ -125,15 +125,6 @@ async def active_jobs_of_owner(session: AsyncSession, owner_id: int) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def queue_depth_by_requirement(session: AsyncSession) -> dict[tuple[str, str], int]:
-    stmt = (
-        select(Job.requires, Job.status, func.count())
-        .where(Job.status.in_([JobStatus.queued.value, JobStatus.running.value]))
-        .group_by(Job.requires, Job.status)
-    )
-    return {(r, s): int(n) for r, s, n in await session.execute(stmt)}
-
-
 async def results_of_job(session: AsyncSession, job_id: int) -> list[RunResult]:
     stmt = select(RunResult).where(RunResult.job_id == job_id).order_by(RunResult.attempt)
     return list((await session.execute(stmt)).scalars())

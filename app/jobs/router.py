@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from app.benchmarks.registry import Catalog
 from app.core.blobs import BlobStore
+from app.core.context import job_id_var
 from app.core.deps import CurrentWorker, DatabaseDep, OptionalUser, SessionDep, SettingsDep
 from app.core.errors import Forbidden, NotFound
 from app.jobs import repository, service
@@ -90,6 +91,7 @@ async def lease(
     if claimed is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     job, version = claimed.job, claimed.version
+    job_id_var.set(job.id)  # this request's log lines (and its access log) name the leased job
     entry = catalog.by_id[version.benchmark_id]
     base = f"/v1/worker/jobs/{job.id}"
     assert job.lease_token is not None and job.lease_expires_at is not None

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from sqlalchemy import text
 
+from app.core.db import utcnow
 from app.core.deps import DatabaseDep
 from app.core.errors import problem
-from app.jobs.repository import queue_depth_by_requirement
+from app.ops.metrics import DatabaseSnapshot, Metrics, RegistryCollector, SnapshotCollector
+from app.ops.repository import database_snapshot
 
 router = APIRouter(tags=["operations"])
+logger = logging.getLogger(__name__)
 
 
 @router.get("/healthz", operation_id="healthz")
@@ -46,13 +52,19 @@ async def readyz(request: Request, db: DatabaseDep) -> Response:
 
 @router.get("/metrics", operation_id="metrics", response_class=Response)
 async def metrics(request: Request, db: DatabaseDep) -> Response:
-    """Prometheus metrics: queue depth by label set, lease expiries, job durations, verdicts."""
-    m = request.app.state.metrics
-    async with db.session() as session:
-        depth = await queue_depth_by_requirement(session)
-    m.queue_depth.clear()
-    for status in ("queued", "running"):
-        m.queue_depth.labels("", status).set(0)
-    for (requires, status), n in depth.items():
-        m.queue_depth.labels(requires, status).set(n)
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics: queue depth by label set, lease expiries, job durations, verdicts,
+    request latencies (docs/observability.md)."""
+    m: Metrics = request.app.state.metrics
+    catalog = request.app.state.catalog
+    slugs = {pk: entry.slug for pk, entry in catalog.by_id.items()}
+    try:
+        async with db.session() as session:
+            snapshot = await database_snapshot(session, benchmark_slugs=slugs, now=utcnow())
+    except Exception:  # the process metrics are still worth serving while the database is away
+        logger.warning("metrics: the database did not answer", exc_info=True)
+        snapshot = DatabaseSnapshot(up=False)
+    scrape = CollectorRegistry()  # one per scrape: concurrent scrapes share no state
+    scrape.register(RegistryCollector(m.registry))
+    scrape.register(SnapshotCollector(snapshot))
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(scrape), media_type=content_type)
