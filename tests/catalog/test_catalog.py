@@ -23,7 +23,13 @@ def _copy_toy(tmp_path: Path) -> Path:
 def test_every_shipped_benchmark_is_valid() -> None:
     loaded = discover(REPO_ROOT / "benchmarks")
     ids = {b.manifest.id for b in loaded}
-    assert {"quadratic-illcond", "rosenbrock", "logreg-digits", "mlp-digits", "custom-command"} <= ids
+    assert {
+        "quadratic-illcond",
+        "rosenbrock",
+        "logreg-digits",
+        "mlp-digits",
+        "custom-command",
+    } <= ids
 
 
 def test_a_data_checksum_mismatch_stops_start_up(tmp_path: Path) -> None:
