@@ -22,7 +22,11 @@ def build_backend(config: WorkerConfig) -> Backend:
     if config.backend == "docker":
         from runners.backends.docker import DockerBackend
 
-        return DockerBackend(base_url=config.docker_url, images=config.docker_images or None)
+        return DockerBackend(
+            base_url=config.docker_url,
+            images=config.docker_images or None,
+            runtime=config.docker_runtime,
+        )
     if config.backend == "local":
         from runners.backends.local import LocalBackend
 

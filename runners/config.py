@@ -10,6 +10,7 @@ Environment variables (flags win over them)::
     REPRISE_WORKER_LABELS              k=v,k=v (at most the token's registered labels)
     REPRISE_WORKER_DIR                 scratch and caches
     REPRISE_WORKER_HEALTH_FILE         JSON health file, rewritten every few seconds
+    REPRISE_WORKER_DOCKER_RUNTIME      OCI runtime for the containers (e.g. runsc: gVisor)
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class WorkerConfig:
     grace_s: float = 60.0  # on SIGTERM: how long running jobs may finish before their release
     docker_images: dict[str, str] = field(default_factory=dict)  # base -> tag; {} = defaults
     docker_url: str | None = None
+    docker_runtime: str | None = None  # an OCI runtime of the engine, e.g. runsc (gVisor)
     local_python: str | None = None  # interpreter for base python-numpy; None = this one
     heartbeat_interval_s: float | None = None  # None = the lease's ttl / 3
     backoff_initial_s: float = 0.5
@@ -158,6 +160,7 @@ class WorkerConfig:
             "grace_s": args.grace,
             "docker_images": _mapping(args.docker_images, "image") if args.docker_images else None,
             "docker_url": args.docker_url,
+            "docker_runtime": args.docker_runtime,
             "local_python": args.local_python,
             "heartbeat_interval_s": args.heartbeat_interval,
             "backoff_max_s": args.backoff_max,
@@ -188,6 +191,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["workdir"] = Path(env["REPRISE_WORKER_DIR"])
     if env.get("REPRISE_WORKER_HEALTH_FILE"):
         values["health_file"] = Path(env["REPRISE_WORKER_HEALTH_FILE"])
+    if env.get("REPRISE_WORKER_DOCKER_RUNTIME"):
+        values["docker_runtime"] = env["REPRISE_WORKER_DOCKER_RUNTIME"]
     return values
 
 
@@ -210,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, help="seconds running jobs get on SIGTERM (default 60)")
     p.add_argument("--docker-images", help="base=tag,base=tag (docker backend)")
     p.add_argument("--docker-url", help="Docker engine URL (default: DOCKER_HOST / the socket)")
+    p.add_argument("--docker-runtime",
+                   help="OCI runtime for every container, e.g. runsc for gVisor "
+                   "(REPRISE_WORKER_DOCKER_RUNTIME; default: the engine's)")
     p.add_argument("--local-python", help="interpreter for base python-numpy (local backend)")
     p.add_argument("--heartbeat-interval", type=float, help="seconds (default lease ttl / 3)")
     p.add_argument("--backoff-max", type=float, help="longest retry delay (default 30)")

@@ -404,6 +404,11 @@ class _Job:
         if result.exit_code != 0:
             raise _Outcome("user_error", error_reason(output) or last_line(result.log_tail)
                            or f"the ingest phase exited with status {result.exit_code}")
+        if result.output_error:
+            # Refused as a whole (a link, a setuid bit, too many entries...): say why, rather
+            # than let the score phase report the artifacts as merely missing.
+            raise _Outcome("invalid_output", _one_line(
+                f"the ingest phase's outputs were refused: {result.output_error}"))
         if result.output_overflow:
             raise _Outcome("invalid_output", "the ingest phase wrote more than its "
                                              f"{self.limits.output_mb} MB of output")

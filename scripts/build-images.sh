@@ -49,8 +49,15 @@ have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 # debootstrap one rootfs with pip, tar it (build flavour), purge pip, tar it again (runtime flavour).
 bootstrap() {
     local name="$1" packages="$2" runtime_tar="$3" build_tar="$4"
-    command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install debootstrap)"
     [[ $EUID -eq 0 ]] || die "debootstrap needs root"
+    if ! command -v debootstrap >/dev/null; then
+        command -v apt-get >/dev/null || die "debootstrap not found and no apt-get to install it"
+        log "installing debootstrap with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends debootstrap >/dev/null; } \
+            || die "could not install debootstrap"
+    fi
     local mirror dir
     mirror="$(find_mirror)"
     dir="$(mktemp -d "${TMPDIR:-/tmp}/reprise-rootfs-${name}.XXXXXX")"

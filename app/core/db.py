@@ -127,6 +127,15 @@ class Database:
         self.url = url
         self.engine = create_engine(url, busy_timeout_ms=busy_timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that will write, begun lazily: the transaction (SQLite: BEGIN IMMEDIATE, the
+        # database's one write lock; PostgreSQL: a pooled connection) starts at the first
+        # statement, not when the session is made -- so a request that streams a long upload
+        # before its first query holds neither meanwhile.
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+
+    def write_session(self) -> AsyncSession:
+        """A session of ``sessionmaker`` (same configuration) whose transaction will write."""
+        return self.sessionmaker(bind=self._write_engine)
 
     @property
     def is_sqlite(self) -> bool:

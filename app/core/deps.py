@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.db import Database, utcnow, writing
+from app.core.db import Database, utcnow
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import USER_TOKEN_PREFIX, WORKER_TOKEN_PREFIX, hash_token, tokens_match
 from app.users.models import ApiToken, Role, User, WorkerToken
@@ -43,10 +43,12 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 async def get_session(request: Request, db: DatabaseDep) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: commit once on success, roll back on any error."""
-    async with db.sessionmaker() as session:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            await writing(session)
+    """The request's unit of work: commit once on success, roll back on any error.
+
+    A request that may write gets a write session, whose transaction begins at its first
+    statement (SQLite: ``BEGIN IMMEDIATE``): an upload streamed before that holds no lock."""
+    reads_only = request.method in ("GET", "HEAD", "OPTIONS")
+    async with db.sessionmaker() if reads_only else db.write_session() as session:
         try:
             yield session
             await session.commit()

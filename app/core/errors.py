@@ -25,9 +25,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.context import request_id_var
+from app.core.context import REQUEST_ID_SCOPE_KEY, request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def problem(
     errors: Sequence[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> JSONResponse:
     """Render one problem document with the current request id."""
     body: dict[str, Any] = {
@@ -122,7 +124,7 @@ def problem(
         "title": title,
         "status": status,
         "detail": detail,
-        "request_id": request_id_var.get(),
+        "request_id": request_id or request_id_var.get(),
     }
     if instance:
         body["instance"] = instance
@@ -138,8 +140,58 @@ def _loc(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document; some types add members (code, entry, lint...).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": True,
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Publish the errors as they are sent: FastAPI documents a ``422`` as ``application/json``
+    ``HTTPValidationError`` (``detail`` a list), which this app never answers. Every operation
+    gets its 422 and a ``default`` response as ``application/problem+json`` ``Problem``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        content = {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {"description": "Validation failed", "content": content}
+                error = {"description": "An error, as a problem document", "content": content}
+                responses.setdefault("default", error)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        text = repr(doc["paths"])
+        for unused in ("HTTPValidationError", "ValidationError"):
+            if f"#/components/schemas/{unused}'" not in text:
+                schemas.pop(unused, None)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error a client sees is problem+json; no traceback ever leaves the process."""
+    document_problems(app)
 
     @app.exception_handler(ReproError)
     async def _repro(request: Request, exc: ReproError) -> JSONResponse:
@@ -182,12 +234,44 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DBAPIError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A number the client sent (an id in the path, an offset...) that no database column
+        # holds (SQLite: OverflowError; PostgreSQL: a DBAPIError caused by one).
+        if not _caused_by_overflow(exc):
+            raise exc  # any other database error: a 500, as before
+        return problem(
+            422,
+            type_="validation",
+            title="Validation failed",
+            detail="a number in the request is out of range (integers are at most 2**63 - 1)",
+            instance=request.url.path,
+            errors=[{"loc": "request", "msg": "integer out of range"}],
+        )
+
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # Rendered by Starlette's outermost middleware, after the request-context middleware
+        # returned: the request id comes from the scope, and the header is set here.
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
         return problem(
             500,
             type_="internal",
             title="Internal error",
             detail="An internal error occurred; quote the request id when reporting it.",
+            request_id=request_id,
+            headers={"X-Request-ID": request_id} if request_id else None,
         )
+
+
+def _caused_by_overflow(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, OverflowError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -8,9 +8,10 @@ import secrets
 import time
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.context import request_id_var
+from app.core.context import REQUEST_ID_SCOPE_KEY, request_id_var
 from app.core.errors import PayloadTooLarge
 
 logger = logging.getLogger("reprise.access")
@@ -34,6 +35,8 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
+        # Also in the scope: a 500 is rendered outside this middleware, after the reset below.
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
         started = time.perf_counter()
         status = 500
 
@@ -102,10 +105,24 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(_too_large_detail(limit))
+                    raise BodyTooLarge(_too_large_detail(limit))
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class BodyTooLarge(PayloadTooLarge, StarletteHTTPException):  # type: ignore[misc]
+    """A body that outgrew its cap while being read, inside the app.
+
+    Also a Starlette ``HTTPException``: FastAPI re-raises those from its JSON body parser, while
+    any other exception there becomes a ``400 There was an error parsing the body`` -- which is
+    what a chunked oversize JSON body used to get. Rendered by the ``ReproError`` handler (first
+    in the MRO): a 413 problem document.
+    """
+
+    def __init__(self, detail: str) -> None:
+        StarletteHTTPException.__init__(self, status_code=413, detail=detail)
+        PayloadTooLarge.__init__(self, detail)
 
 
 def _too_large_detail(limit: int) -> str:

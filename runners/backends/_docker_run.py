@@ -149,6 +149,9 @@ class _Run:
         init: bool = True,
     ) -> str:
         """Create a hardened container; a name still taken (409) is this run's: replace it."""
+        options: dict[str, Any] = {**hardening(limits), "init": init}
+        if self.backend.runtime:
+            options["runtime"] = self.backend.runtime  # e.g. runsc: gVisor under the controls
         for attempt in (1, 2):
             try:
                 with translate(f"creating container {name}"):
@@ -163,7 +166,7 @@ class _Run:
                         detach=True,
                         stdin_open=False,
                         tty=False,
-                        **{**hardening(limits), "init": init},
+                        **options,
                     )
                 return str(container.id)
             except BackendError as exc:

@@ -110,12 +110,14 @@ class DockerBackend:
         build_timeout_s: float = 1800.0,
         max_output_entries: int = 10_000,
         outputs: str = "auto",
+        runtime: str | None = None,
     ) -> None:
         """``base_url`` None: DOCKER_HOST or the local socket. ``pip_args`` are the operator's
         (e.g. ``--index-url`` of a mirror), never the package's. ``outputs``: where the output
         tmpfs lives -- ``host-tmpfs`` (mounted by the worker: root, local engine), ``keeper``
         (a Docker volume held by a keeper container), or ``auto`` (the first when it works,
-        else the second)."""
+        else the second). ``runtime``: the OCI runtime of every container (``runsc``: gVisor,
+        where the engine has it); None is the engine's default (``runc``)."""
         if outputs not in OUTPUT_MODES:
             raise ValueError(f"outputs must be one of {', '.join(OUTPUT_MODES)}, not {outputs!r}")
         self.base_url = base_url
@@ -131,6 +133,8 @@ class DockerBackend:
         self.build_timeout_s = build_timeout_s
         self.max_output_entries = max_output_entries
         self.outputs = outputs
+        self.runtime = runtime
+        self._runtime_missing_logged = False
         self._host_tmpfs_ok: bool | None = None  # None: not known yet (auto)
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
@@ -249,11 +253,25 @@ class DockerBackend:
         except BackendError:
             return False
         try:
-            return bool(probe.ping())
+            if not probe.ping():
+                return False
+            return self.runtime is None or self._runtime_available(probe)
         except (requests.RequestException, docker.errors.DockerException):
             return False
         finally:
             probe.close()
+
+    def _runtime_available(self, client: docker.DockerClient) -> bool:
+        """Whether the engine has ``self.runtime``: without it every run would fail, so the
+        worker reports unhealthy (and claims nothing) instead."""
+        runtimes = client.info().get("Runtimes") or {}
+        if self.runtime in runtimes:
+            return True
+        if not self._runtime_missing_logged:
+            log.error("the Docker engine has no runtime %r (it has: %s); install it or drop "
+                      "--docker-runtime", self.runtime, ", ".join(sorted(runtimes)) or "none")
+            self._runtime_missing_logged = True
+        return False
 
     def describe(self) -> dict[str, str]:
         """Host facts plus the engine's (cached a minute); without the engine's when it is down."""
@@ -278,6 +296,7 @@ class DockerBackend:
                 ("engine_kernel", info.get("KernelVersion")),
                 ("engine_cpus", info.get("NCPU")),
                 ("engine_memory_bytes", info.get("MemTotal")),
+                ("runtime", self.runtime or info.get("DefaultRuntime")),
             )
             if value not in (None, "")
         }
