@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from runners import logs
 from runners.backends.base import Backend, BackendError, RunResult, RunSpec
 from runners.config import ConfigError, WorkerConfig
 from runners.worker import EXIT_FATAL, Worker
@@ -69,10 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"reprise-worker: {exc}", file=sys.stderr)
         return EXIT_FATAL
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
-    )
+    logs.configure(level=config.log_level, log_format=config.log_format, worker_id=config.worker_id)
     return run_worker(config)
 
 

@@ -11,6 +11,7 @@ Environment variables (flags win over them)::
     REPRISE_WORKER_DIR                 scratch and caches
     REPRISE_WORKER_HEALTH_FILE         JSON health file, rewritten every few seconds
     REPRISE_WORKER_DOCKER_RUNTIME      OCI runtime for the containers (e.g. runsc: gVisor)
+    REPRISE_WORKER_LOG_FORMAT          text (default) or json: one object per line with job_id
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class WorkerConfig:
     backoff_max_s: float = 30.0
     result_retry_s: float = 900.0  # how long a finished job's result is retried
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json" (runners.logs)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).expanduser()
@@ -121,6 +123,8 @@ class WorkerConfig:
             raise ConfigError("wait_s and grace_s must be >= 0, health_interval_s > 0")
         if self.backoff_initial_s <= 0 or self.backoff_max_s < self.backoff_initial_s:
             raise ConfigError("backoff_initial_s must be > 0 and <= backoff_max_s")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log format {self.log_format!r} is not text or json")
 
     @property
     def base_url(self) -> str:
@@ -165,6 +169,7 @@ class WorkerConfig:
             "heartbeat_interval_s": args.heartbeat_interval,
             "backoff_max_s": args.backoff_max,
             "log_level": args.log_level,
+            "log_format": args.log_format,
         }
         return cls.from_options(**options)
 
@@ -193,6 +198,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["health_file"] = Path(env["REPRISE_WORKER_HEALTH_FILE"])
     if env.get("REPRISE_WORKER_DOCKER_RUNTIME"):
         values["docker_runtime"] = env["REPRISE_WORKER_DOCKER_RUNTIME"]
+    if env.get("REPRISE_WORKER_LOG_FORMAT"):
+        values["log_format"] = env["REPRISE_WORKER_LOG_FORMAT"]
     return values
 
 
@@ -222,4 +229,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", type=float, help="seconds (default lease ttl / 3)")
     p.add_argument("--backoff-max", type=float, help="longest retry delay (default 30)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    p.add_argument("--log-format", choices=("text", "json"),
+                   help="text (default) or json lines carrying job_id and worker_id")
     return p

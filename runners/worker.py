@@ -42,6 +42,7 @@ from runners.client import (
 )
 from runners.config import WorkerConfig
 from runners.executor import ResultPayload, execute, remove_tree
+from runners.logs import bind_job
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +324,10 @@ class Worker:
         return healthy
 
     def _run_job(self, index: int, lease: Lease) -> None:
+        with bind_job(lease.job_id):
+            self._run_bound_job(index, lease)
+
+    def _run_bound_job(self, index: int, lease: Lease) -> None:
         job = RunningJob(lease)
         tag = lease.tag
         with self._lock:
@@ -395,6 +400,10 @@ class Worker:
         log.info("%s: %s", lease.tag, "lease released" if released else "lease already gone")
 
     def _heartbeat(self, job: RunningJob) -> None:
+        with bind_job(job.lease.job_id):
+            self._heartbeat_loop(job)
+
+    def _heartbeat_loop(self, job: RunningJob) -> None:
         lease = job.lease
         interval = self.config.heartbeat_interval_s or max(0.2, lease.lease_ttl_s / 3)
         while not job.done.wait(interval):

@@ -44,6 +44,8 @@ WORKER_ENV = {
     "REPRISE_WORKER_LABELS",
     "REPRISE_WORKER_DIR",
     "REPRISE_WORKER_HEALTH_FILE",
+    "REPRISE_WORKER_DOCKER_RUNTIME",
+    "REPRISE_WORKER_LOG_FORMAT",
 }
 
 Doc = dict[str, Any]
@@ -298,6 +300,7 @@ def test_the_worker_environment_configures_the_worker(tmp_path: Path) -> None:
     assert str(config.health_file) == env["REPRISE_WORKER_HEALTH_FILE"]
     assert config.concurrency == int(env["REPRISE_WORKER_CONCURRENCY"])
     assert config.labels == {"cpu": "x86_64"}
+    assert config.log_format == "json"
 
 
 def test_the_placeholder_secret_key_is_refused_in_production() -> None:
