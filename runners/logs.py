@@ -78,3 +78,11 @@ def configure(*, level: str, log_format: str, worker_id: str) -> None:
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet_http_client(level)
+
+
+def quiet_http_client(level: str) -> None:
+    """httpx logs every request at INFO: a line per heartbeat. The worker's client logs what
+    matters (retries, refusals) itself, so httpx speaks only at DEBUG."""
+    if level.upper() != "DEBUG":
+        logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import subprocess
 import sys
@@ -229,14 +228,12 @@ def register(app: typer.Typer) -> None:
         workdir: Annotated[str, typer.Option(help="scratch and cache directory")] = "",
     ) -> None:
         """Lease jobs from a server and run them (docker: sandboxed; local: trusted only)."""
+        from runners import logs
         from runners.cli import run_worker
         from runners.config import WorkerConfig
 
         if not token:
             raise typer.BadParameter("a worker token is needed: --token or REPRISE_WORKER_TOKEN")
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
         config = WorkerConfig.from_options(
             server=server,
             token=token,
@@ -247,6 +244,9 @@ def register(app: typer.Typer) -> None:
             health_file=Path(health_file) if health_file else None,
             wait_s=wait_s,
             workdir=Path(workdir) if workdir else None,
+        )
+        logs.configure(
+            level=config.log_level, log_format=config.log_format, worker_id=config.worker_id
         )
         raise typer.Exit(run_worker(config))
 

@@ -3,6 +3,7 @@ an embedded worker on the same HTTP protocol, and a submission goes all the way 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ def test_serve_with_worker_replicates_a_submission(tmp_path: Path) -> None:
         "REPRISE_DATA_DIR": str(tmp_path / "var"),
         "REPRISE_BENCHMARKS_DIR": str(FIXTURE_BENCHMARKS),
         "REPRISE_LOG_LEVEL": "WARNING",
+        "REPRISE_WORKER_LOG_FORMAT": "json",
     }
     env.pop("REPRISE_DATABASE_URL", None)
     cli = [sys.executable, "-m", "app.cli"]
@@ -66,6 +68,13 @@ def test_serve_with_worker_replicates_a_submission(tmp_path: Path) -> None:
             server.kill()
         output = server.stdout.read().decode(errors="replace") if server.stdout else ""
     assert server.returncode is not None, output[-2000:]
+    worker_lines = [
+        json.loads(line) for line in output.splitlines() if line.startswith('{"ts"')
+    ]
+    job_lines = [line for line in worker_lines if line["job_id"] != "-"]
+    assert job_lines, f"no JSON worker line names its job:\n{output[-2000:]}"
+    assert {line["worker_id"] for line in job_lines} == {f"embedded-{server.pid}"}
+    assert not any(line["logger"] == "httpx" for line in worker_lines)  # no line per request
     time.sleep(0.2)
     leftovers = subprocess.run(
         ["pgrep", "-f", f"embedded-{server.pid}"], capture_output=True, text=True
