@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.manifest import BenchmarkManifest
@@ -26,6 +26,9 @@ from app.core.db import utcnow
 from app.core.validation import describe_errors, first_problem
 
 logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key of the start-up sync ("REPRISE" in ASCII, under 2**63).
+CATALOG_SYNC_LOCK = 0x52455052495345
 
 _SKIP_NAMES = {"__pycache__", ".DS_Store", ".pytest_cache", ".mypy_cache"}
 
@@ -140,7 +143,13 @@ def build_bundle(loaded: LoadedBenchmark, phase: str) -> bytes:
 async def sync_catalog(
     session: AsyncSession, *, blobs: BlobStore, benchmarks_dir: Path
 ) -> list[Benchmark]:
-    """Record every benchmark on disk; refuse changed content under an unchanged version."""
+    """Record every benchmark on disk; refuse changed content under an unchanged version.
+
+    Replicas starting together sync one at a time: on PostgreSQL a transaction-scoped advisory
+    lock (otherwise both would insert the same new version and one would die on the unique
+    constraint); SQLite's caller holds the write lock already (``BEGIN IMMEDIATE``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(CATALOG_SYNC_LOCK)))
     rows: list[Benchmark] = []
     for loaded in discover(benchmarks_dir):
         m = loaded.manifest

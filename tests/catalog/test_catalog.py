@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.benchmarks.catalog import CatalogError, discover, load_folder
 from app.core.config import REPO_ROOT, Settings
@@ -79,6 +83,30 @@ async def test_changed_content_under_the_same_version_is_refused(
             assert body["versions"] == [1, 2]
             old = (await client.get("/v1/benchmarks/toy", params={"version": 1})).json()
             assert old["version"] == 1
+
+
+async def test_replicas_starting_together_record_each_version_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two API processes starting at once on a new database: both come up, one row per version
+    (PostgreSQL serialises the sync with an advisory lock; SQLite with BEGIN IMMEDIATE)."""
+    root = _copy_toy(tmp_path)
+    apps = [create_app(settings.model_copy(update={"benchmarks_dir": root})) for _ in range(3)]
+
+    async def start(app: FastAPI) -> list[dict[str, object]]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return list((await client.get("/v1/benchmarks")).json()["items"])
+
+    listings = await asyncio.gather(*(start(app) for app in apps))
+    for items in listings:
+        assert [(item["id"], item["version"]) for item in items] == [("toy", 1)]
+    engine = create_async_engine(settings.effective_database_url)
+    async with engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM benchmark"))).scalar_one()
+    await engine.dispose()
+    assert count == 1
 
 
 async def test_benchmark_listing(client: httpx.AsyncClient) -> None:
