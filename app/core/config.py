@@ -34,6 +34,7 @@ class QuotaSettings(BaseModel):
     submissions_per_day: int = 50
     active_jobs_per_user: int = 500
     queue_cap: int = 20_000
+    comments_per_hour: int = 60  # per user, all submissions together: a flood ends in 429
 
 
 class QueueSettings(BaseModel):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.core.db import utcnow
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from app.reviews import matching, repository
 from app.reviews.markdown import render_markdown
 from app.reviews.models import Comment
@@ -25,6 +25,7 @@ from app.users.models import User
 from app.webhooks import events
 
 EDIT_WINDOW = dt.timedelta(minutes=15)
+HOUR = dt.timedelta(hours=1)
 MAX_DEPTH = 8
 
 
@@ -33,10 +34,26 @@ def hidden_notice(reason: str) -> str:
 
 
 async def post(
-    session: AsyncSession, *, user: User, submission_id: int, body: str, parent_id: int | None
+    session: AsyncSession,
+    *,
+    user: User,
+    submission_id: int,
+    body: str,
+    parent_id: int | None,
+    per_hour: int,
 ) -> Comment:
-    """A new thread, or a reply to ``parent_id`` (whose author is notified)."""
+    """A new thread, or a reply to ``parent_id`` (whose author is notified).
+
+    At most ``per_hour`` comments per user in any hour (a flood is answered 429 with the
+    seconds until the oldest of them leaves the window)."""
     submission = await readable_submission(session, submission_id=submission_id, user=user)
+    recent = await repository.comment_times_since(session, user.id, utcnow() - HOUR)
+    if len(recent) >= per_hour:
+        retry_after = int((recent[0] + HOUR - utcnow()).total_seconds()) + 1
+        raise TooManyRequests(
+            f"you have posted {len(recent)} comments in the last hour, the limit is {per_hour}",
+            retry_after=max(retry_after, 1),
+        )
     parent = None
     if parent_id is not None:
         parent = await repository.get_comment(session, parent_id)

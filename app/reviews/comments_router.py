@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.core.deps import CurrentUser, Maintainer, OptionalUser, SessionDep
+from app.core.deps import CurrentUser, Maintainer, OptionalUser, SessionDep, SettingsDep
 from app.core.pagination import Page, PageDep, make_page
 from app.reviews import comments, service
 from app.reviews.models import Comment
@@ -30,11 +30,21 @@ async def _one(session: SessionDep, comment: Comment, viewer: User | None) -> Co
     operation_id="post_comment",
 )
 async def post_comment(
-    submission_id: int, body: CommentCreate, user: CurrentUser, session: SessionDep
+    submission_id: int,
+    body: CommentCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> CommentOut:
-    """Start a thread, or reply with ``parent_id``. Markdown; raw HTML is shown as text."""
+    """Start a thread, or reply with ``parent_id``. Markdown; raw HTML is shown as text.
+    At most ``quotas.comments_per_hour`` per user (429 with Retry-After beyond)."""
     comment = await comments.post(
-        session, user=user, submission_id=submission_id, body=body.body, parent_id=body.parent_id
+        session,
+        user=user,
+        submission_id=submission_id,
+        body=body.body,
+        parent_id=body.parent_id,
+        per_hour=settings.quotas.comments_per_hour,
     )
     return await _one(session, comment, user)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -286,6 +287,18 @@ async def corrections_of(session: AsyncSession, review_ids: Iterable[int]) -> di
 
 async def get_comment(session: AsyncSession, comment_id: int) -> Comment | None:
     return await session.get(Comment, comment_id)
+
+
+async def comment_times_since(
+    session: AsyncSession, author_id: int, since: dt.datetime
+) -> list[dt.datetime]:
+    """Creation times of the author's comments since ``since``, oldest first."""
+    stmt = (
+        select(Comment.created_at)
+        .where(Comment.author_id == author_id, Comment.created_at >= since)
+        .order_by(Comment.created_at)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def top_level_comments(

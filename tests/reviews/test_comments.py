@@ -246,3 +246,20 @@ async def test_comments_of_a_withdrawn_submission_are_hidden_from_others(
     assert again.status_code == 404
     own = await client.get(f"/v1/submissions/{sub['id']}/comments", headers=alice.headers)
     assert own.status_code == 200
+
+
+async def test_a_comment_flood_is_answered_429_with_retry_after(
+    app: FastAPI, client: httpx.AsyncClient, bob: Account, sub: dict[str, Any]
+) -> None:
+    app.state.settings.quotas.comments_per_hour = 3
+    for n in range(3):
+        await _post(client, bob, sub["id"], f"comment {n}")
+    resp = await client.post(
+        f"/v1/submissions/{sub['id']}/comments", json={"body": "one too many"}, headers=bob.headers
+    )
+    assert resp.status_code == 429, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert 1 <= int(resp.headers["Retry-After"]) <= 3600
+    assert "the limit is 3" in resp.json()["detail"]
+    listed = (await client.get(f"/v1/submissions/{sub['id']}/comments")).json()
+    assert [c["body"] for c in listed["items"]] == ["comment 0", "comment 1", "comment 2"]
