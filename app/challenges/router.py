@@ -7,14 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, status
 
 from app.benchmarks.registry import Catalog
-from app.challenges import repository, service, views
+from app.challenges import loading, repository, service, views
 from app.challenges.models import Challenge
 from app.challenges.schemas import ChallengeCreate, ChallengeDetail, ChallengeOut
 from app.core.db import utcnow
 from app.core.deps import CurrentUser, DatabaseDep, Maintainer, SessionDep, SettingsDep
 from app.core.pagination import Page, PageDep, make_page
-from app.reviews.matching import authors_of
-from app.submissions import repository as submissions
 from app.submissions import service as submission_service
 from app.submissions.router import (
     UPLOAD_OPENAPI,
@@ -27,22 +25,11 @@ from app.submissions.schemas import SubmissionDetail
 router = APIRouter(prefix="/v1/challenges", tags=["challenges"])
 
 
-async def _authors(session: SessionDep, challenge: Challenge) -> set[int]:
-    if challenge.submission_id is None:
-        return set()
-    source = await submissions.get_submission(session, challenge.submission_id)
-    return await authors_of(session, source) if source is not None else set()
-
-
 async def _assess(
     session: SessionDep, catalog: Catalog, challenges: list[Challenge]
 ) -> dict[int, views.Assessment]:
-    rows = await repository.attempts_of(session, [c.id for c in challenges])
-    out = {}
-    for c in challenges:
-        bench = catalog.by_id[c.benchmark_id].manifest
-        out[c.id] = views.assess(c, rows[c.id], bench, await _authors(session, c))
-    return out
+    found = await loading.assessed(session, catalog, challenges)
+    return {challenge_id: assessment for challenge_id, (assessment, _rows) in found.items()}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_challenge")

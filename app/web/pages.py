@@ -22,7 +22,7 @@ from app.leaderboard.repository import SORT_COLUMNS, BoardQuery
 from app.scoring.explain import decimals_for
 from app.submissions.access import is_maintainer
 from app.users.models import User
-from app.web import markdown, repository
+from app.web import contributors, markdown, repository
 from app.web.templating import VERDICT_LABELS
 
 RECENT = 10
@@ -197,8 +197,8 @@ async def user_context(
         "rows": rows,
         "listing": make_page(rows, params=page, total=total),
         "verdict_labels": VERDICT_LABELS,
-        # Filled in by the community-review feature (replications and reviews by this author).
-        "reviews": None,
+        # Replications and reviews by this person (templates/user_reviews.html).
+        "reviews": await contributors.profile(session, user=user, include_withdrawn=own),
     }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.challenges.models import Challenge
+from app.reviews.models import Review, ReviewStatus
 from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion
 from app.verdicts.models import Verdict
 
@@ -29,3 +31,43 @@ async def verdict_with_version(
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1], row[2]) if row else None
+
+
+async def published_reviews_by(
+    session: AsyncSession, reviewer_id: int, *, limit: int
+) -> tuple[list[tuple[Review, Submission]], int]:
+    """A reviewer's published reviews of active submissions, newest first (for the profile)."""
+    stmt = (
+        select(Review, Submission)
+        .join(Submission, Submission.id == Review.submission_id)
+        .where(
+            Review.reviewer_id == reviewer_id,
+            Review.status == ReviewStatus.published.value,
+            Submission.status == SubmissionStatus.active.value,
+        )
+    )
+    total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+    rows = await session.execute(stmt.order_by(Review.id.desc()).limit(limit))
+    return [(r, s) for r, s in rows], int(total)
+
+
+async def attempts_by(
+    session: AsyncSession, owner_id: int, *, include_withdrawn: bool, limit: int
+) -> tuple[list[tuple[Submission, Challenge, Verdict | None]], int]:
+    """Someone's challenge attempts with their challenge and verdict, newest first."""
+    stmt = (
+        select(Submission, Challenge, Verdict)
+        .join(Challenge, Challenge.id == Submission.challenge_id)
+        .join(
+            SubmissionVersion,
+            (SubmissionVersion.submission_id == Submission.id)
+            & (SubmissionVersion.number == Submission.latest_version),
+        )
+        .outerjoin(Verdict, Verdict.version_id == SubmissionVersion.id)
+        .where(Submission.owner_id == owner_id)
+    )
+    if not include_withdrawn:
+        stmt = stmt.where(Submission.status == SubmissionStatus.active.value)
+    total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+    rows = await session.execute(stmt.order_by(Submission.id.desc()).limit(limit))
+    return [(s, c, v) for s, c, v in rows], int(total)

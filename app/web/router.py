@@ -16,7 +16,7 @@ from app.leaderboard.router import catalog_entry
 from app.leaderboard.service import current_generation, open_board
 from app.submissions import access
 from app.submissions import repository as submissions
-from app.web import charts, pages
+from app.web import challenge_pages, charts, community, contributors, pages
 from app.web.plot_cache import PlotCache, get_plot_cache
 from app.web.submission_page import submission_context
 from app.web.templating import STATIC, render
@@ -86,14 +86,23 @@ async def submission_page(
     request: Request,
     session: SessionDep,
     user: OptionalUser,
+    page: PageDep,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
+    """One version of a submission, its reviews, and one page of its discussion threads."""
     try:
         submission = await submissions.get_submission(session, submission_id)
         if submission is None or not access.can_read(submission, user):
             raise NotFound(f"There is no submission {submission_id}.")
         context = await submission_context(
             session, catalog=request.app.state.catalog, submission=submission, number=version
+        )
+        context |= await community.review_context(
+            session,
+            submission=submission,
+            version_number=context["version"].number,
+            viewer=user,
+            page=page,
         )
     except NotFound as exc:
         return _error(request, exc)
@@ -116,6 +125,48 @@ async def user_page(
     except NotFound as exc:
         return _error(request, exc)
     return render(request, "user.html", context)
+
+
+@router.get("/challenges", response_class=HTMLResponse)
+async def challenges_page(
+    request: Request,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    benchmark: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """Challenges, newest first, filtered like ``GET /v1/challenges``."""
+    context = await challenge_pages.list_context(
+        session,
+        catalog=request.app.state.catalog,
+        filters=challenge_pages.parse_filters(status, benchmark, q),
+        page=page,
+    )
+    return render(request, "challenges.html", context)
+
+
+@router.get("/challenges/{challenge_id}", response_class=HTMLResponse)
+async def challenge_page(challenge_id: int, request: Request, session: SessionDep) -> Response:
+    try:
+        context = await challenge_pages.detail_context(
+            session, catalog=request.app.state.catalog, challenge_id=challenge_id
+        )
+    except NotFound as exc:
+        return _error(request, exc)
+    return render(request, "challenge.html", context)
+
+
+@router.get("/contributors", response_class=HTMLResponse)
+async def contributors_page(
+    request: Request,
+    session: SessionDep,
+    page: PageDep,
+    kind: Annotated[str, Query(max_length=16)] = "all",
+) -> Response:
+    """Authors, replicators and reviewers ranked, as ``GET /v1/contributors``."""
+    context = await contributors.ranking_context(session, kind=kind, page=page)
+    return render(request, "contributors.html", context)
 
 
 @router.get("/techniques", response_class=HTMLResponse)

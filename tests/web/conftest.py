@@ -7,6 +7,7 @@ except under ``CI=true``, where they fail: CI must exercise the pages in a real 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -78,12 +79,14 @@ def score_over_http(
     title: str,
     fresh: Sequence[float],
     claimed: float = 2.0,
+    path: str = "/v1/submissions",
 ) -> int:
-    """Submit a toy package and answer its leases as a worker would, with chosen values."""
+    """Submit a toy package (to ``path``: a challenge's attempts too) and answer its leases as a
+    worker would, with chosen values."""
     http = reprise.http
     claimed_values = [claimed - 0.05, claimed, claimed + 0.05]
     resp = http.post(
-        "/v1/submissions",
+        path,
         headers=headers,
         files={
             "package": (
@@ -141,6 +144,74 @@ def live_board(settings: Settings) -> Iterator[LiveBoard]:
             sid = score_over_http(reprise, headers, title=title, fresh=fresh)
             scored.append(Scored(sid, title, sum(fresh) / len(fresh)))
         yield LiveBoard(reprise, scored)
+
+
+@dataclass
+class LiveCommunity:
+    board: LiveBoard
+    submission_id: int
+    review_id: int
+    thread: list[int]  # a comment, a reply to it, and a reply to the reply
+    challenge_id: int
+    attempts: list[int]
+
+    @property
+    def url(self) -> str:
+        return self.board.url
+
+
+@pytest.fixture
+def live_community(live_board: LiveBoard) -> LiveCommunity:
+    """The live board plus a published review and a reply thread on its first submission, and a
+    challenge with three judged attempts (the numbers of tests/challenges/test_pooling.py)."""
+    reprise = live_board.reprise
+    http = reprise.http
+    maya = {"Authorization": f"Bearer {reprise.maintainer_token}"}
+    people = [_register(http, name) for name in ("carol", "dan", "erin")]
+    sid = live_board.submissions[0].id
+    assigned = http.post(
+        f"/v1/submissions/{sid}/assignments", headers=maya, json={"reviewer": "maya"}
+    )
+    assert assigned.status_code == 201, assigned.text
+    criteria = ("clarity", "rigor", "documentation", "significance")
+    body: dict[str, Any] = {c: {"score": 4, "comment": f"{c}: clear enough"} for c in criteria}
+    body |= {"recommendation": "endorse", "summary": "A careful package.", "publish": True}
+    made = http.post(f"/v1/submissions/{sid}/reviews", headers=maya, json=body)
+    assert made.status_code == 201, made.text
+    thread: list[int] = []
+    for who, text in (
+        (people[0], "Which **seed** failed?"),
+        (reprise.member(), "None did."),
+        (people[0], "Thanks!"),
+    ):
+        parent = {"parent_id": thread[-1]} if thread else {}
+        resp = http.post(
+            f"/v1/submissions/{sid}/comments", headers=who, json={"body": text, **parent}
+        )
+        assert resp.status_code == 201, resp.text
+        thread.append(int(resp.json()["id"]))
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    challenge = http.post(
+        "/v1/challenges",
+        headers=maya,
+        json={
+            "title": "Does plain SGD reach 2.0 on toy?",
+            "deadline": deadline.isoformat(),
+            "benchmark": "toy",
+            "metrics": {"score": {"mean": 2.0, "spread": 0.1, "spread_kind": "sd", "n": 5}},
+            "source_url": "https://arxiv.org/abs/2501.00001",
+        },
+    )
+    assert challenge.status_code == 201, challenge.text
+    cid = int(challenge.json()["id"])
+    fresh = ([2.0, 2.1, 2.2], [1.9, 2.0, 2.1], [1.7, 1.9, 2.1])
+    attempts = [
+        score_over_http(
+            reprise, who, title=f"Attempt {n}", fresh=values, path=f"/v1/challenges/{cid}/attempts"
+        )
+        for n, (who, values) in enumerate(zip(people, fresh, strict=True), start=1)
+    ]
+    return LiveCommunity(live_board, sid, int(made.json()["id"]), thread, cid, attempts)
 
 
 @pytest.fixture

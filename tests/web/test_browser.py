@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import LiveBoard, shot_name
+from tests.web.conftest import LiveBoard, LiveCommunity, shot_name
 
 pytestmark = pytest.mark.browser
 
@@ -105,6 +105,8 @@ def test_pages_work_without_javascript_on_a_phone(
             ("/", "home"),
             ("/benchmarks/toy", "benchmark"),
             ("/users/alice", "user"),
+            ("/challenges", "challenges"),
+            ("/contributors", "contributors"),
         ):
             resp = page.goto(f"{live_board.url}{path}")
             assert resp is not None
@@ -119,3 +121,73 @@ def test_pages_work_without_javascript_on_a_phone(
         assert "sort=-quality" in page.url
     finally:
         context.close()
+
+
+def test_submission_page_shows_the_review_and_the_reply_nested_in_its_parent(
+    browser: Any, live_community: LiveCommunity, artifacts: Path, request: pytest.FixtureRequest
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{live_community.url}/submissions/{live_community.submission_id}")
+        review = page.locator(f"#review-{live_community.review_id}")
+        review.scroll_into_view_if_needed()
+        assert review.is_visible()
+        assert "endorse" in review.locator(".rec").inner_text()
+        assert review.locator("tbody tr").count() == 4
+        assert "4.00 / 5" in page.locator("#side-reviews").inner_text()
+        side = page.locator("#side-reviews").bounding_box()
+        quality = page.locator("#side-quality").bounding_box()
+        assert side["x"] > quality["x"]  # beside the quality score, not below it
+        assert abs(side["y"] - quality["y"]) < 1
+
+        first, reply, deeper = live_community.thread
+        parent = page.locator(f"#comment-{first}")
+        nested = parent.locator(f"#comment-{reply}")
+        assert nested.count() == 1  # the reply is inside its parent's element
+        assert parent.locator(f"#comment-{reply} #comment-{deeper}").count() == 1
+        nested.scroll_into_view_if_needed()
+        assert nested.is_visible()
+        outer = parent.locator("> article").bounding_box()
+        inner = nested.locator("> article").bounding_box()
+        assert inner["x"] > outer["x"] + 10  # indented
+        assert inner["y"] > outer["y"]  # below what it answers
+        assert nested.locator(".flag.author").inner_text() == "author"
+        assert parent.locator("> article strong").inner_text() == "seed"
+        page.locator("#discussion").screenshot(
+            path=str(artifacts / shot_name(request, "discussion"))
+        )
+        page.screenshot(path=str(artifacts / shot_name(request, "submission")), full_page=True)
+    finally:
+        page.close()
+
+
+def test_challenge_page_shows_the_attempts_and_the_pooled_estimate(
+    browser: Any, live_community: LiveCommunity, artifacts: Path, request: pytest.FixtureRequest
+) -> None:
+    api = live_community.board.reprise.http.get(
+        f"/v1/challenges/{live_community.challenge_id}"
+    ).json()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{live_community.url}/challenges")
+        page.get_by_role("link", name=api["title"]).click()
+        page.wait_for_url(f"**/challenges/{live_community.challenge_id}")
+        rows = page.locator("#attempts tbody tr")
+        assert rows.count() == 3
+        assert rows.first.is_visible()
+        ids = [int(i) for i in rows.evaluate_all("rs => rs.map(r => r.dataset.attempt)")]
+        assert ids == live_community.attempts
+        assert rows.locator(".verdict").all_inner_texts() == ["reproduced"] * 3
+        pooled = page.locator("#pooled tbody tr").first
+        pooled.scroll_into_view_if_needed()
+        assert pooled.is_visible()
+        cells = pooled.locator("td").all_inner_texts()
+        assert cells[1] == f"{api['pooled'][0]['estimate']:.3f}"
+        assert cells[4] == f"{100 * api['pooled'][0]['i2']:.0f}%"
+        assert page.locator("#consensus-line").inner_text() == api["consensus"]["line"]
+        page.screenshot(path=str(artifacts / shot_name(request, "challenge")), full_page=True)
+        rows.first.locator("a").first.click()
+        page.wait_for_url(f"**/submissions/{live_community.attempts[0]}")
+        assert page.get_by_role("link", name=f"challenge {live_community.challenge_id}").count()
+    finally:
+        page.close()
