@@ -10,7 +10,8 @@ is final. Exceptions::
     │   ├── Unauthorized           401/403: the token is wrong, revoked or not a worker token
     │   ├── LeaseLost              409 (or 404) on a job call: stop, clean up, post nothing
     │   └── ResultRejected         400/422 on a result: the payload broke the schema
-    └── PackageIntegrityError      the package's sha256 or size is not what the lease says
+    ├── PackageIntegrityError      the package's sha256 or size is not what the lease says
+    └── BundleIntegrityError       a benchmark bundle's sha256 is not what the lease says
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ class PackageIntegrityError(ClientError):
     """The downloaded package does not match the lease's sha256 or size."""
 
 
+class BundleIntegrityError(ClientError):
+    """A downloaded benchmark bundle does not match the lease's sha256 (the blob store or the
+    path between holds something else than the catalog recorded)."""
+
+
 # ---------------------------------------------------------------------------------- wire types
 
 
@@ -110,6 +116,15 @@ def _req(obj: Mapping[str, Any], key: str, kind: type[T]) -> T:
 
 def _obj(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
     return _req(obj, key, dict)
+
+
+def _optional_sha(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value.lower()):
+        raise ProtocolError(f"the lease's {key!r} is not a sha256")
+    return value.lower()
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,9 @@ class BenchmarkRef:
     ingest_url: str
     score_url: str
     limits: Limits
+    # sha256 of each phase's bundle; None from a server older than the field (then unchecked).
+    ingest_sha256: str | None = None
+    score_sha256: str | None = None
 
     @property
     def label(self) -> str:
@@ -197,6 +215,8 @@ class Lease:
                 ingest_url=_req(bench, "ingest_url", str),
                 score_url=_req(bench, "score_url", str),
                 limits=limits_from_json(bench.get("limits") or {}),
+                ingest_sha256=_optional_sha(bench, "ingest_sha256"),
+                score_sha256=_optional_sha(bench, "score_sha256"),
             ),
             environment=EnvironmentRef(
                 base=_req(env, "base", str),
@@ -523,7 +543,9 @@ class ServerClient:
             if final.is_dir():
                 return final
             cache_dir.mkdir(parents=True, exist_ok=True)
-            url = lease.benchmark.score_url if phase == "score" else lease.benchmark.ingest_url
+            bench = lease.benchmark
+            url = bench.score_url if phase == "score" else bench.ingest_url
+            expected = bench.score_sha256 if phase == "score" else bench.ingest_sha256
             what = f"benchmark {phase} bundle ({lease.tag})"
 
             def attempt() -> Path:
@@ -532,9 +554,17 @@ class ServerClient:
                     etag = response.headers.get("ETag", "").strip('"').removeprefix("W/").strip('"')
                     if etag and etag != key:
                         raise ProtocolError(f"{what}: ETag {etag!r} is not {key!r}")
-                    extract_tar_stream(
-                        cast(BinaryIO, _ResponseReader(response)), staging, BUNDLE_LIMITS
-                    )
+                    reader = _ResponseReader(response)
+                    try:
+                        extract_tar_stream(cast(BinaryIO, reader), staging, BUNDLE_LIMITS)
+                        reader.drain()  # the hash covers the whole body, trailer included
+                        if expected is not None and reader.digest.hexdigest() != expected:
+                            raise BundleIntegrityError(
+                                f"{what}: sha256 {reader.digest.hexdigest()}, the lease says "
+                                f"{expected}; not used")
+                    except BaseException:
+                        shutil.rmtree(staging, ignore_errors=True)
+                        raise
                 try:
                     staging.chmod(0o755)  # the sandbox user (65534 in a container) reads it
                     os.rename(staging, final)  # atomic; fails if another process won the race
@@ -557,6 +587,7 @@ class _ResponseReader:
     def __init__(self, response: httpx.Response) -> None:
         self._chunks = response.iter_bytes(_CHUNK)
         self._buffer = b""
+        self.digest = hashlib.sha256()  # of every byte received
 
     def read(self, size: int = -1, /) -> bytes:
         while size < 0 or len(self._buffer) < size:
@@ -565,12 +596,18 @@ class _ResponseReader:
                     chunk = next(self._chunks)
             except StopIteration:
                 break
+            self.digest.update(chunk)
             self._buffer += chunk
         if size < 0:
             data, self._buffer = self._buffer, b""
         else:
             data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
+
+    def drain(self) -> None:
+        """Receive (and hash) what the reader's consumer left unread."""
+        while self.read(_CHUNK):
+            pass
 
 
 @contextlib.contextmanager

@@ -115,6 +115,8 @@ async def lease(
             content_hash=entry.content_hash,
             ingest_url=f"{base}/benchmark?phase=ingest",
             score_url=f"{base}/benchmark?phase=score",
+            ingest_sha256=entry.ingest_bundle_sha256,
+            score_sha256=entry.score_bundle_sha256,
             limits=entry.manifest.limits.model_dump(exclude={"requires"}),
         ),
         environment=EnvironmentRef.model_validate(version.environment),

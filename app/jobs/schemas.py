@@ -113,6 +113,8 @@ class BenchmarkRef(ResponseModel):
     content_hash: str
     ingest_url: str
     score_url: str
+    ingest_sha256: str  # of the bundle each URL serves: the worker checks what it received
+    score_sha256: str
     limits: dict[str, Any]
 
 

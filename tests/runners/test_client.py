@@ -12,6 +12,7 @@ import pytest
 
 from runners.client import (
     Backoff,
+    BundleIntegrityError,
     Lease,
     LeaseLost,
     PackageIntegrityError,
@@ -274,6 +275,28 @@ def test_download_benchmark_retries_a_broken_stream(tmp_path: Path) -> None:
     path = server.client().download_benchmark(server.lease(), "ingest", tmp_path / "b")
     assert (path / "harness" / "harness.py").is_file()
     assert [p.name for p in (tmp_path / "b").iterdir()] == [path.name]
+
+
+def test_download_benchmark_refuses_a_bundle_that_is_not_the_leased_one(tmp_path: Path) -> None:
+    """The server's blob store (or anything between) serves other bytes than the catalog
+    recorded: nothing is cached, and the job cannot run on it."""
+    server = FakeServer()
+    lease = server.lease()
+    server.bundles["ingest"] = server.bundles["score"]  # a valid bundle, but the wrong one
+    cache = tmp_path / "bundles"
+    with pytest.raises(BundleIntegrityError, match="the lease says"):
+        server.client().download_benchmark(lease, "ingest", cache)
+    assert list(cache.iterdir()) == []
+    assert server.count("benchmark") == 1  # final, not retried
+
+
+def test_download_benchmark_from_an_older_server_is_unchecked(tmp_path: Path) -> None:
+    server = FakeServer()
+    bench = {k: v for k, v in server.lease_json()["benchmark"].items() if "sha256" not in k}
+    lease = server.lease(benchmark=bench)
+    assert lease.benchmark.ingest_sha256 is None
+    path = server.client().download_benchmark(lease, "ingest", tmp_path / "b")
+    assert (path / "harness" / "harness.py").is_file()
 
 
 def test_malformed_lease_is_a_protocol_error() -> None:

@@ -371,7 +371,9 @@ class FakeServer:
             "benchmark": {"id": "toy", "version": 1, "kind": self.kind,
                           "content_hash": self.content_hash,
                           "ingest_url": f"{base}/benchmark?phase=ingest",
-                          "score_url": f"{base}/benchmark?phase=score", "limits": self.limits},
+                          "score_url": f"{base}/benchmark?phase=score", "limits": self.limits,
+                          "ingest_sha256": hashlib.sha256(self.bundles["ingest"]).hexdigest(),
+                          "score_sha256": hashlib.sha256(self.bundles["score"]).hexdigest()},
             "environment": {"base": "python-numpy", "requirements": None, "input_hash": "ab" * 8},
             "run_config": {
                 "format": 1, "job_id": self.job_id, "seed": 3, "job_kind": "claimed",
