@@ -126,7 +126,11 @@ def test_honest_claim_equals_a_fresh_run(name: str, fresh_runs) -> None:
         assert result.ok, log[-3000:]
         assert result.score is not None
         for metric, spec in claim["metrics"].items():
-            assert result.score.metrics[metric] == spec["values"][index], (name, seed, metric)
+            # The claims were made on the runner image (Debian's numpy 1.24), where re-runs are
+            # bit-identical (the Docker end-to-end test and `make demo` show it). This process
+            # may have another numpy, whose reductions can differ in the last bits.
+            expected = pytest.approx(spec["values"][index], rel=1e-12, abs=1e-15)
+            assert result.score.metrics[metric] == expected, (name, seed, metric)
 
 
 def test_inflated_claim_exceeds_its_runs_by_more_than_two_tolerances(fresh_runs) -> None:
