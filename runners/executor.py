@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import stat
 import threading
@@ -44,18 +43,18 @@ from runners.client import (
     ServerClient,
     worker_version,
 )
-from runners.outputs import OutputError, parse_json_strict, parse_metrics, read_output_file
+from runners.outputs import (
+    OutputError,
+    clamp_tail,
+    error_reason,
+    last_line,
+    one_line,
+    read_curve,
+    read_metrics,
+)
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-METRICS_CAP = 1 * MIB
-CURVE_CAP = 1 * MIB
-ERROR_CAP = 64 * 1024
-LOG_TAIL_MAX = 64 * 1024  # characters, as the server counts them
-REASON_MAX = 500
-MAX_METRICS = 64
-MAX_CURVE_POINTS = 1000
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 # Where a container sees each input (the local backend uses the host paths instead).
@@ -223,9 +222,9 @@ class _Job:
             return "the worker's disk is full"
         if isinstance(exc, PackageIntegrityError | ClientError | BackendError):
             log.warning("%s: %s", tag, exc)
-            return _one_line(str(exc))
+            return one_line(str(exc))
         log.exception("%s: unexpected worker error", tag)
-        return _one_line(f"worker error: {type(exc).__name__}: {exc}")
+        return one_line(f"worker error: {type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ the pipeline
 
@@ -407,7 +406,7 @@ class _Job:
         if result.output_error:
             # Refused as a whole (a link, a setuid bit, too many entries...): say why, rather
             # than let the score phase report the artifacts as merely missing.
-            raise _Outcome("invalid_output", _one_line(
+            raise _Outcome("invalid_output", one_line(
                 f"the ingest phase's outputs were refused: {result.output_error}"))
         if result.output_overflow:
             raise _Outcome("invalid_output", "the ingest phase wrote more than its "
@@ -434,7 +433,7 @@ class _Job:
         try:
             metrics, curve, self_reported = read_metrics(output, allowed=allowed)
         except OutputError as exc:
-            raise _Outcome("invalid_output", _one_line(f"metrics.json: {exc.message}")) from None
+            raise _Outcome("invalid_output", one_line(f"metrics.json: {exc.message}")) from None
         if curve is None:
             curve = read_curve(artifacts)
         return ResultPayload(outcome="succeeded", metrics=metrics, curve=curve,
@@ -467,95 +466,6 @@ class _Job:
                 if k not in PROVENANCE_FACTS and k != "backend"}
         provenance["host"] = dict(list(host.items())[:32])
         return provenance
-
-
-# ---------------------------------------------------------------------------------- outputs
-
-
-def read_metrics(
-    output: Path, *, allowed: set[str] | None,
-) -> tuple[dict[str, float], dict[str, list[float]] | None, bool]:
-    """The score phase's metrics.json: ``(metrics, curve or None, self_reported)``."""
-    doc = parse_json_strict(read_output_file(output, "metrics.json", METRICS_CAP),
-                            name="metrics.json")
-    if not isinstance(doc, dict) or "metrics" not in doc:
-        raise OutputError("not_an_object", "metrics.json",
-                          'metrics.json must be an object with a "metrics" object')
-    metrics = parse_metrics(doc["metrics"], allowed=allowed)
-    if len(metrics) > MAX_METRICS:
-        raise OutputError("too_many_keys", "metrics.json",
-                          f"metrics.json holds {len(metrics)} metrics; at most {MAX_METRICS}")
-    curve = validate_curve(doc.get("curve")) if doc.get("curve") is not None else None
-    return metrics, curve, doc.get("self_reported") is True
-
-
-def read_curve(directory: Path) -> dict[str, list[float]] | None:
-    """The ingest phase's curve.json, if present and valid (best effort: never fails a job)."""
-    try:
-        doc = parse_json_strict(read_output_file(directory, "curve.json", CURVE_CAP),
-                                name="curve.json")
-    except OutputError as exc:
-        if exc.code != "missing":
-            log.info("curve.json ignored: %s", exc.message)
-        return None
-    return validate_curve(doc)
-
-
-def validate_curve(obj: Any) -> dict[str, list[float]] | None:
-    """``{"step": [...], "loss": [...]}`` of equal length, finite numbers, at most 1,000 points
-    (evenly thinned, last point kept); anything else is dropped (``None``)."""
-    if not isinstance(obj, dict):
-        return None
-    step, loss = obj.get("step"), obj.get("loss")
-    if not isinstance(step, list) or not isinstance(loss, list) or len(step) != len(loss):
-        return None
-    for value in (*step, *loss):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        if not math.isfinite(float(value)):
-            return None
-    n = len(step)
-    keep = range(n) if n <= MAX_CURVE_POINTS else sorted(
-        {round(i * (n - 1) / (MAX_CURVE_POINTS - 1)) for i in range(MAX_CURVE_POINTS)})
-    return {"step": [float(step[i]) for i in keep], "loss": [float(loss[i]) for i in keep]}
-
-
-def error_reason(output: Path) -> str | None:
-    """The ``message`` of a phase's error.json when it is present and valid."""
-    try:
-        doc = parse_json_strict(read_output_file(output, "error.json", ERROR_CAP),
-                                name="error.json")
-    except OutputError:
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
-        return None
-    message = _one_line(doc["message"])
-    return message or None
-
-
-def last_line(log_tail: str) -> str | None:
-    """The last non-blank line of a log, cleaned for a one-line reason."""
-    for line in reversed(log_tail.splitlines()):
-        cleaned = _one_line(line)
-        if cleaned:
-            return cleaned
-    return None
-
-
-def clamp_tail(text: str, dropped: int) -> tuple[str, int]:
-    """At most ``LOG_TAIL_MAX`` characters, the end kept; the cut is added to ``dropped``."""
-    if len(text) <= LOG_TAIL_MAX:
-        return text, dropped
-    cut = text[:-LOG_TAIL_MAX]
-    return text[-LOG_TAIL_MAX:], dropped + len(cut.encode("utf-8", errors="replace"))
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _one_line(text: str) -> str:
-    cleaned = " ".join(_CONTROL.sub(" ", text).split())
-    return cleaned if len(cleaned) <= REASON_MAX else cleaned[: REASON_MAX - 3] + "..."
 
 
 def _non_negative(value: float | None) -> float | None:

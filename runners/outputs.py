@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import re
@@ -33,6 +34,17 @@ import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NoReturn
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+METRICS_CAP = 1 * MIB  # metrics.json, curve.json and error.json: caps before reading
+CURVE_CAP = 1 * MIB
+ERROR_CAP = 64 * 1024
+LOG_TAIL_MAX = 64 * 1024  # characters, as the server counts them
+REASON_MAX = 500
+MAX_METRICS = 64
+MAX_CURVE_POINTS = 1000
 
 _CHUNK = 1 << 16
 _METRIC_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -272,3 +284,93 @@ def _open_subfolder(fd: int, name: str, flags: int) -> int | None:
         return os.open(name, flags, dir_fd=fd)
     except OSError:  # vanished, replaced by a link, or chmod 000 by the package
         return None
+
+
+# ---------------------------------------------------------------------------------- phase outputs
+
+
+def read_metrics(
+    output: Path, *, allowed: set[str] | None,
+) -> tuple[dict[str, float], dict[str, list[float]] | None, bool]:
+    """The score phase's metrics.json: ``(metrics, curve or None, self_reported)``."""
+    doc = parse_json_strict(read_output_file(output, "metrics.json", METRICS_CAP),
+                            name="metrics.json")
+    if not isinstance(doc, dict) or "metrics" not in doc:
+        raise OutputError("not_an_object", "metrics.json",
+                          'metrics.json must be an object with a "metrics" object')
+    metrics = parse_metrics(doc["metrics"], allowed=allowed)
+    if len(metrics) > MAX_METRICS:
+        raise OutputError("too_many_keys", "metrics.json",
+                          f"metrics.json holds {len(metrics)} metrics; at most {MAX_METRICS}")
+    curve = validate_curve(doc.get("curve")) if doc.get("curve") is not None else None
+    return metrics, curve, doc.get("self_reported") is True
+
+
+def read_curve(directory: Path) -> dict[str, list[float]] | None:
+    """The ingest phase's curve.json, if present and valid (best effort: never fails a job)."""
+    try:
+        doc = parse_json_strict(read_output_file(directory, "curve.json", CURVE_CAP),
+                                name="curve.json")
+    except OutputError as exc:
+        if exc.code != "missing":
+            log.info("curve.json ignored: %s", exc.message)
+        return None
+    return validate_curve(doc)
+
+
+def validate_curve(obj: Any) -> dict[str, list[float]] | None:
+    """``{"step": [...], "loss": [...]}`` of equal length, finite numbers, at most 1,000 points
+    (evenly thinned, last point kept); anything else is dropped (``None``)."""
+    if not isinstance(obj, dict):
+        return None
+    step, loss = obj.get("step"), obj.get("loss")
+    if not isinstance(step, list) or not isinstance(loss, list) or len(step) != len(loss):
+        return None
+    for value in (*step, *loss):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(float(value)):
+            return None
+    n = len(step)
+    keep = range(n) if n <= MAX_CURVE_POINTS else sorted(
+        {round(i * (n - 1) / (MAX_CURVE_POINTS - 1)) for i in range(MAX_CURVE_POINTS)})
+    return {"step": [float(step[i]) for i in keep], "loss": [float(loss[i]) for i in keep]}
+
+
+def error_reason(output: Path) -> str | None:
+    """The ``message`` of a phase's error.json when it is present and valid."""
+    try:
+        doc = parse_json_strict(read_output_file(output, "error.json", ERROR_CAP),
+                                name="error.json")
+    except OutputError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
+        return None
+    message = one_line(doc["message"])
+    return message or None
+
+
+def last_line(log_tail: str) -> str | None:
+    """The last non-blank line of a log, cleaned for a one-line reason."""
+    for line in reversed(log_tail.splitlines()):
+        cleaned = one_line(line)
+        if cleaned:
+            return cleaned
+    return None
+
+
+def clamp_tail(text: str, dropped: int) -> tuple[str, int]:
+    """At most ``LOG_TAIL_MAX`` characters, the end kept; the cut is added to ``dropped``."""
+    if len(text) <= LOG_TAIL_MAX:
+        return text, dropped
+    cut = text[:-LOG_TAIL_MAX]
+    return text[-LOG_TAIL_MAX:], dropped + len(cut.encode("utf-8", errors="replace"))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters and runs of blanks as one space, capped."""
+    cleaned = " ".join(_CONTROL.sub(" ", text).split())
+    return cleaned if len(cleaned) <= REASON_MAX else cleaned[: REASON_MAX - 3] + "..."
