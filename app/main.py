@@ -19,7 +19,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, UrlNulMiddleware
 from app.jobs.notifier import JobNotifier
 from app.jobs.service import VersionFinishedHook, sweep_expired
 from app.ops.instrument import instrument_database
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.on_version_finished = _version_finished_hook()
     install_error_handlers(app)
+    app.add_middleware(UrlNulMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit(settings))
     app.add_middleware(RequestContextMiddleware, on_finish=app.state.metrics.observe_request)
     app.add_middleware(JobContextMiddleware)  # outermost: the access log sees the job id

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, access logs, and a body-size cap on every request."""
+"""Pure ASGI middleware: request ids, access logs, a body-size cap on every request, and no NUL
+character in a URL."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import REQUEST_ID_SCOPE_KEY, request_id_var
-from app.core.errors import PayloadTooLarge
+from app.core.errors import PayloadTooLarge, problem
+from app.core.text import NUL
 
 logger = logging.getLogger("reprise.access")
 
@@ -130,8 +133,6 @@ def _too_large_detail(limit: int) -> str:
 
 
 async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    from app.core.errors import problem
-
     response = problem(
         413,
         type_="payload-too-large",
@@ -141,3 +142,36 @@ async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> Non
     )
     response.headers["connection"] = "close"
     await response(scope, receive, send)
+
+
+class UrlNulMiddleware:
+    """Refuse a URL whose path or query holds a NUL (``%00``) with a 422: every text parameter
+    ends up in a database query, and PostgreSQL cannot hold the character (it was a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        where = _nul_in_url(scope) if scope["type"] == "http" else None
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        message = "must not contain NUL characters (%00)"
+        response = problem(
+            422,
+            type_="validation",
+            title="Validation failed",
+            detail=f"{where}: {message}",
+            instance=scope["path"].replace(NUL, "%00"),
+            errors=[{"loc": where, "msg": message}],
+        )
+        await response(scope, receive, send)
+
+
+def _nul_in_url(scope: Scope) -> str | None:
+    """Which part of the URL (``"path"``, ``"query"``) decodes to a NUL; None when neither."""
+    if NUL in scope["path"]:
+        return "path"
+    if NUL.encode() in unquote_to_bytes(scope.get("query_string") or b""):
+        return "query"
+    return None

@@ -38,6 +38,8 @@ class LeaseRef(RequestModel):
 
 
 class HeartbeatRequest(LeaseRef):
+    nul_replaced = frozenset({"log_tail"})  # a package's output, relayed
+
     phase: Literal["prepare", "ingest", "score", "report"] | None = None
     log_tail: str | None = Field(default=None, max_length=LOG_TAIL_MAX)
 
@@ -48,6 +50,8 @@ class HeartbeatResponse(ResponseModel):
 
 
 class PhaseReport(RequestModel):
+    nul_replaced = frozenset({"log_tail"})  # a package's output, relayed
+
     phase: Literal["prepare", "ingest", "score"]
     exit_code: int | None = None
     timed_out: bool = False
@@ -72,6 +76,8 @@ class Curve(RequestModel):
 
 
 class ResultRequest(LeaseRef):
+    nul_replaced = frozenset({"reason"})  # may quote what a package wrote (error.json)
+
     outcome: Outcome
     reason: str | None = Field(default=None, max_length=2000)
     metrics: dict[

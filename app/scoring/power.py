@@ -21,6 +21,7 @@ PowerMode = Literal["one_sample", "two_sample"]
 WARN_RATIO = 1.5
 DEFAULT_TARGET = 0.8
 MAX_SEEDS = 1000
+CHI_TAIL = 1e-15  # the chi density's mass beyond the integration's upper end, at most
 
 
 def _shape(mode: PowerMode, seeds: int, claim_n: int | None) -> tuple[float, float]:
@@ -56,12 +57,21 @@ def tost_power(
     t_star = t_ppf(1.0 - alpha, nu)
     # Work in units of σ: u = s/σ has the chi(ν) density scaled by 1/√ν.
     d, d0 = tolerance / sd, abs(true_difference) / sd
-    u_max = d / (t_star * k)
+    # δ − Δ₀ in units of σ, from the raw values: d − d0 would cancel to 0 at d ≈ d0 ≈ 1e308.
+    margin = (tolerance - abs(true_difference)) / sd
+    if not (math.isfinite(d) and math.isfinite(d0)):
+        # δ or Δ₀ lies beyond 1e308 σ: the estimate is exact at that scale. TOST then always
+        # succeeds when δ > |Δ₀|, never when δ < |Δ₀|, and with probability α (its size) at
+        # δ = |Δ₀|.
+        return 1.0 if margin > 0 else 0.0 if margin < 0 else alpha
     chi = stats.chi(nu, scale=1.0 / math.sqrt(nu))
+    # The inner probability is 0 past u_max; the density is negligible past the chi tail
+    # (quad over [0, 1e12] would miss the narrow peak near u = 1 altogether).
+    u_max = min(d / (t_star * k), float(chi.isf(CHI_TAIL)))
 
     def integrand(u: float) -> float:
-        h = d - t_star * u * k
-        inner = special.ndtr((h - d0) / k) - special.ndtr((-h - d0) / k)
+        shrink = t_star * u * k  # h = d − shrink; the terms are (h − d0)/k and (−h − d0)/k
+        inner = special.ndtr((margin - shrink) / k) - special.ndtr((shrink - d - d0) / k)
         return float(inner * chi.pdf(u))
 
     # The density peaks near u = 1 and narrows as ν grows: tell quad where to look.

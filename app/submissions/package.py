@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.benchmarks.manifest import BenchmarkManifest
+from app.core.text import NUL_MESSAGE, find_nul, has_nul
 from app.core.validation import describe_errors
 from app.scoring.quality import CheckResult, PackageFacts, lint_checks
 from app.submissions.manifest import PackageManifest
@@ -154,6 +155,10 @@ def inspect_package(
     except tomllib.TOMLDecodeError as exc:
         _error(report, "reprise.toml", f"TOML syntax error: {exc}")
         return report
+    where = find_nul(data)
+    if where is not None:  # no database text column can hold one (PostgreSQL refuses it)
+        _error(report, where or "reprise.toml", NUL_MESSAGE)
+        return report
     try:
         manifest = PackageManifest.model_validate(data)
     except ValidationError as exc:
@@ -168,14 +173,19 @@ def inspect_package(
             raw_req = layout.captured.get(name) or read_member(
                 archive, name, REQUIREMENTS_MAX_BYTES, limits=limits
             )
-            report.requirements_text = raw_req.decode("utf-8", "replace")
-            requirements = tuple(
-                line.strip()
-                for line in report.requirements_text.splitlines()
-                if line.strip() and not line.strip().startswith("#")
-            )
+            text = raw_req.decode("utf-8", "replace")
         except ArchiveError as exc:
             _error(report, "environment.requirements", exc.message)
+        else:
+            if has_nul(text):  # stored with the version: PostgreSQL cannot hold a NUL
+                _error(report, "environment.requirements", "the file contains NUL characters")
+            else:
+                report.requirements_text = text
+                requirements = tuple(
+                    line.strip()
+                    for line in text.splitlines()
+                    if line.strip() and not line.strip().startswith("#")
+                )
     if report.errors:
         return report
     files = _root_files(layout)
