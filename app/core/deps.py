@@ -28,12 +28,15 @@ logger = logging.getLogger(__name__)
 _LAST_USED_GRANULARITY = dt.timedelta(minutes=10)
 
 
-def get_settings_dep(request: Request) -> Settings:
+# ``async def`` although they never await: FastAPI runs a plain ``def`` dependency in the
+# threadpool, and these two are in nearly every request -- each thread hop cost a worker-protocol
+# call more than its SQL did (docs/performance.md, "Profile findings").
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 

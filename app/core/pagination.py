@@ -27,7 +27,7 @@ class PageParams(BaseModel):
     offset: int
 
 
-def page_params(
+async def page_params(  # async: a plain ``def`` dependency costs a threadpool hop per request
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="items per page (clamped)")] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,

@@ -75,6 +75,16 @@ async def any_expired(session: AsyncSession, *, now: dt.datetime) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
+async def any_queued(session: AsyncSession, requirements: Sequence[str]) -> bool:
+    """Whether a job one of ``requirements`` allows is queued (the partial index answers)."""
+    stmt = (
+        select(Job.id)
+        .where(Job.status == JobStatus.queued.value, Job.requires.in_(list(requirements)))
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
 async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> Job | None:
     stmt = select(Job).where(Job.id == job_id)
     if lock and session.bind is not None and session.bind.dialect.name == "postgresql":

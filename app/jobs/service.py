@@ -56,6 +56,17 @@ async def lock_version(session: AsyncSession, version_id: int) -> SubmissionVers
     return version
 
 
+async def lock_version_of_job(session: AsyncSession, job_id: int) -> SubmissionVersion | None:
+    """The version of job ``job_id`` (locked on PostgreSQL), in one statement: the version's
+    id comes from a subquery, so the lock order stays version → job without reading the job
+    first."""
+    version_id = select(Job.version_id).where(Job.id == job_id).scalar_subquery()
+    stmt = select(SubmissionVersion).where(SubmissionVersion.id == version_id)
+    if _is_postgres(session):
+        stmt = stmt.with_for_update(of=SubmissionVersion)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def finish_version_if_done(
     session: AsyncSession, version: SubmissionVersion, *, on_finished: VersionFinishedHook | None
 ) -> bool:
@@ -153,6 +164,15 @@ async def sweep_expired(
     return len(ids)
 
 
+async def _look(db: Database, *, requirements: list[str]) -> tuple[bool, bool]:
+    """One short read for the lease loop: (any lease expired, any job these requirements allow
+    queued) -- two index probes in one session instead of a session each."""
+    async with db.session() as session:
+        expired = await repository.any_expired(session, now=utcnow())
+        queued = bool(requirements) and await repository.any_queued(session, requirements)
+    return expired, queued
+
+
 async def claim(
     db: Database,
     *,
@@ -160,16 +180,16 @@ async def claim(
     worker_id: str,
     requirements: list[str],
     lease_ttl_s: float,
+    probe: bool = True,
 ) -> Claimed | None:
-    """One attempt to lease a job: a cheap read first, the atomic claim only when worth it."""
-    async with db.session() as session:
-        probe = (
-            select(Job.id)
-            .where(Job.status == JobStatus.queued.value, Job.requires.in_(requirements))
-            .limit(1)
-        )
-        if not requirements or (await session.execute(probe)).first() is None:
-            return None
+    """One attempt to lease a job: a cheap read first (unless the caller just made it), the
+    atomic claim only when worth it."""
+    if not requirements:
+        return None
+    if probe:
+        async with db.session() as session:
+            if not await repository.any_queued(session, requirements):
+                return None
     now = utcnow()
     token = secrets.token_urlsafe(24)
     async with db.session(write=True) as session:
@@ -186,16 +206,19 @@ async def claim(
             return None
         version = await session.get(SubmissionVersion, job.version_id)
         assert version is not None
-    async with db.session(write=True) as session:
-        # Separate from the claim so the claim never holds a job lock while waiting on a version.
-        await session.execute(
-            update(SubmissionVersion)
-            .where(
-                SubmissionVersion.id == job.version_id,
-                SubmissionVersion.status == VersionStatus.queued.value,
+    if version.status == VersionStatus.queued.value:
+        # Only a version's first claim moves it to running (a version never returns to queued,
+        # so a version read as anything else needs no write); in a session of its own so the
+        # claim never holds a job lock while waiting on a version.
+        async with db.session(write=True) as session:
+            await session.execute(
+                update(SubmissionVersion)
+                .where(
+                    SubmissionVersion.id == job.version_id,
+                    SubmissionVersion.status == VersionStatus.queued.value,
+                )
+                .values(status=VersionStatus.running.value)
             )
-            .values(status=VersionStatus.running.value)
-        )
     return Claimed(job=job, version=version)
 
 
@@ -217,16 +240,21 @@ async def lease(
             raise Forbidden(f"label {key}={value} is not registered for this worker token")
     deadline = time.monotonic() + wait_s
     while True:
-        await sweep_expired(db, notifier=notifier, on_finished=on_finished)
-        claimed = await claim(
-            db,
-            worker=worker,
-            worker_id=worker_id,
-            requirements=requirements,
-            lease_ttl_s=lease_ttl_s,
-        )
-        if claimed is not None:
-            return claimed
+        expired, queued = await _look(db, requirements=requirements)
+        if expired:
+            await sweep_expired(db, notifier=notifier, on_finished=on_finished)
+            queued = bool(requirements)  # a re-queued job may be ours: look in the claim
+        if queued:
+            claimed = await claim(
+                db,
+                worker=worker,
+                worker_id=worker_id,
+                requirements=requirements,
+                lease_ttl_s=lease_ttl_s,
+                probe=False,
+            )
+            if claimed is not None:
+                return claimed
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
@@ -294,18 +322,22 @@ async def record_result(
     on_finished: VersionFinishedHook | None,
 ) -> Recorded:
     """Record a result once: duplicates are no-ops, stale leases are refused."""
-    job = await repository.get_job(session, job_id)
-    if job is None:
+    version = await lock_version_of_job(session, job_id)
+    if version is None:
         raise NotFound(f"no job {job_id}")
-    version = await lock_version(session, job.version_id)
-    existing = await repository.result_for(session, job_id, body.attempt)
-    if (
-        existing is not None
-        and existing.lease_token is not None
-        and secrets.compare_digest(existing.lease_token, body.lease_token)
-    ):
-        return Recorded(recorded=False, duplicate=True)
-    job = await _leased_job(session, job_id, body, lock=True)
+    try:
+        job = await _leased_job(session, job_id, body, lock=True)
+    except StaleLease:
+        # Recording ends the lease, so a repeat of a recorded result is always "stale": only
+        # then is it worth looking for the result it repeats (a no-op 200, not a 409).
+        existing = await repository.result_for(session, job_id, body.attempt)
+        if (
+            existing is not None
+            and existing.lease_token is not None
+            and secrets.compare_digest(existing.lease_token, body.lease_token)
+        ):
+            return Recorded(recorded=False, duplicate=True)
+        raise
     now = utcnow()
     outcome = body.outcome
     if job.cancel_requested and outcome != JobStatus.succeeded.value:
