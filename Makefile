@@ -42,8 +42,9 @@ images:
 	scripts/ensure-docker.sh
 	scripts/build-images.sh
 
+# every benchmark of tests/perf, then docs/performance.md; PERF_ARGS="--only queue" or "--quick"
 perf: install
-	$(PY) -m tests.perf.run
+	$(PY) -m tests.perf.run $(PERF_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -341,21 +341,27 @@ OTHER = {
 
 
 def _interleaved(http: httpx.Client, paths: dict[str, str], n: int) -> dict[str, list[float]]:
-    """``n`` rounds over every path, so that load from outside falls on all of them alike."""
-    for path in paths.values():  # warm-up: connections, caches, prepared statements
-        for _ in range(3):
-            http.get(path).raise_for_status()
+    """``n`` rounds over every path, so that load from outside falls on all of them alike.
+
+    A path that fails its warm-up is left out (its label maps to an empty list) rather than
+    failing the run: the pages of other features may be broken while this one is measured."""
+    working = {}
+    for label, path in paths.items():  # warm-up: connections, caches, prepared statements
+        if all(http.get(path).status_code == 200 for _ in range(3)):
+            working[label] = path
     out: dict[str, list[float]] = {label: [] for label in paths}
     for _ in range(n):
-        for label, path in paths.items():
+        for label, path in working.items():
             t = time.perf_counter()
             http.get(path).raise_for_status()
             out[label].append((time.perf_counter() - t) * 1000)
     return out
 
 
-def _summary(ms: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(ms, n=100, method="inclusive")
+def _summary(ms: list[float]) -> dict[str, Any]:
+    if not ms:  # left out: it failed its warm-up
+        return {"p50_ms": None, "p95_ms": None, "max_ms": None, "n": 0}
+    q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else ms * 99
     return {"p50_ms": round(statistics.median(ms), 1), "p95_ms": round(q[94], 1),
             "max_ms": round(max(ms), 1), "n": len(ms)}
 
@@ -411,8 +417,10 @@ def explain() -> dict[str, str]:
         }
         plans = {}
         for label, stmt in statements.items():
-            sql = stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-            rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall()  # type: ignore[call-overload]
+            sql = stmt.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+                               compile_kwargs={"literal_binds": True})
+            query = f"EXPLAIN (ANALYZE, BUFFERS) {sql}"
+            rows = conn.execute(query).fetchall()
             plans[label] = "\n".join(r[0] for r in rows)
     return plans
 

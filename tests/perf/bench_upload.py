@@ -1,6 +1,6 @@
 """Upload benchmark (reports, never gates): a large package through a real server process.
 
-    .venv/bin/python -m tests.perf.bench_upload [--mb 200] [--json PATH]
+    .venv/bin/python -m tests.perf.bench_upload [--mb 200] [--reps 1] [--json PATH]
 
 Starts ``reprise serve`` in its own process (SQLite, a scratch data dir, the toy benchmark),
 uploads a package of the given size over loopback, and reports:
@@ -8,7 +8,8 @@ uploads a package of the given size over loopback, and reports:
 - the server's peak RSS growth during the upload (VmHWM after minus VmHWM before, after a warm-up
   upload), against the goal of at most 64 MB: the archive is never held in memory;
 - upload throughput (bytes over the time of the whole request, inspection included) as a ratio
-  to ``hashlib.sha256`` over the same file measured in the same run (goal at least 0.5).
+  to ``hashlib.sha256`` over the same file measured in the same run (goal at least 0.5), per
+  repetition (``--reps``), each upload followed by its hash.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def build_package(path: Path, size_mb: int) -> None:
             tar.addfile(info, io.BytesIO(data))
         info = tarfile.TarInfo("weights.bin")
         info.size = size_mb * MB
-        reader = io.BufferedReader(_Random(info.size))  # type: ignore[arg-type]
+        reader = io.BufferedReader(_Random(info.size))
         tar.addfile(info, reader)
 
 
@@ -101,7 +102,11 @@ def _upload(url: str, token: str, path: Path) -> tuple[float, int]:
     return elapsed, resp.status_code
 
 
-def run(size_mb: int = 200) -> dict[str, Any]:
+def run(size_mb: int = 200, reps: int = 1) -> dict[str, Any]:
+    """One warm-up upload, then ``reps`` uploads of the big package, each followed by
+    ``hashlib.sha256`` over the same file (the paired baseline of that repetition)."""
+    from tests.perf.common import figure
+
     with tempfile.TemporaryDirectory(prefix="reprise-perf-upload-") as tmp:
         work = Path(tmp)
         env = {
@@ -111,6 +116,7 @@ def run(size_mb: int = 200) -> dict[str, Any]:
             "REPRISE_UPLOADS__MAX_PACKAGE_BYTES": str((size_mb + 16) * MB),
             "REPRISE_UPLOADS__MAX_ENTRY_BYTES": str((size_mb + 16) * MB),
             "REPRISE_UPLOADS__MAX_EXTRACTED_BYTES": str((size_mb + 32) * MB),
+            "REPRISE_QUOTAS__SUBMISSIONS_PER_DAY": "1000",
             "REPRISE_LOG_LEVEL": "WARNING",
         }
         cli = [sys.executable, "-m", "app.cli"]
@@ -129,6 +135,7 @@ def run(size_mb: int = 200) -> dict[str, Any]:
             stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
+        uploads, hashes, growth = [], [], []
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -141,32 +148,48 @@ def run(size_mb: int = 200) -> dict[str, Any]:
                     raise RuntimeError("the server did not become ready")
                 time.sleep(0.2)
             _upload(url, token, small)  # warm-up: imports, first connections, caches
-            before = _vm(server.pid, "VmHWM")
-            seconds, status = _upload(url, token, big)
-            after = _vm(server.pid, "VmHWM")
+            for _ in range(reps):
+                before = _vm(server.pid, "VmHWM")
+                seconds, status = _upload(url, token, big)
+                growth.append(_vm(server.pid, "VmHWM") - before)
+                uploads.append(seconds)
+                hashes.append(_sha256_seconds(big))
         finally:
             server.terminate()
             server.wait(timeout=30)
-        hash_s = min(_sha256_seconds(big) for _ in range(3))
         size = big.stat().st_size
         return {
             "size_mb": round(size / MB, 1),
             "status": status,
-            "upload_s": round(seconds, 3),
-            "upload_mb_per_s": round(size / MB / seconds, 1),
-            "sha256_s": round(hash_s, 3),
-            "throughput_ratio_to_sha256": round(hash_s / seconds, 3),
-            "peak_rss_growth_mb": round((after - before) / MB, 1),
+            "upload_s": round(min(uploads), 3),
+            "upload_mb_per_s": round(size / MB / min(uploads), 1),
+            "sha256_s": round(min(hashes), 3),
+            "throughput_ratio_to_sha256": round(min(hashes) / min(uploads), 3),
+            # VmHWM only grows: the first big upload shows the whole peak.
+            "peak_rss_growth_mb": round(max(growth) / MB, 1),
             "goals": {"peak_rss_growth_mb": "<= 64", "throughput_ratio_to_sha256": ">= 0.5"},
+            "figures": [figure(
+                "ingest.throughput", unit="MB/s",
+                measured=[size / MB / s for s in uploads],
+                baseline=[size / MB / s for s in hashes],
+                measured_label=f"upload of a {size / MB:.0f} MB package, inspection included "
+                               "(MB/s)",
+                baseline_label="hashlib.sha256 over the same file (MB/s)",
+                higher_is_better=True, goal=0.5,
+                note=f"peak RSS growth of the server during the upload: "
+                     f"{max(growth) / MB:.1f} MB (goal ≤ 64 MB: "
+                     f"{'met' if max(growth) <= 64 * MB else 'missed'})")],
+            "peak_rss_growth_met": max(growth) <= 64 * MB,
         }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    result = run(args.mb)
+    result = run(args.mb, args.reps)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
