@@ -59,8 +59,10 @@ class GenerationCache:
         return value
 
 
-def get_cache(request: Request) -> GenerationCache:
-    """The app's leaderboard cache, made on first use (the app factory knows nothing of it)."""
+async def get_cache(request: Request) -> GenerationCache:
+    """The app's leaderboard cache, made on first use (the app factory knows nothing of it).
+    ``async`` although it never awaits: FastAPI runs a plain ``def`` dependency in the
+    threadpool, a hop on every board request (docs/performance.md)."""
     state = request.app.state
     cache: GenerationCache | None = getattr(state, "leaderboard_cache", None)
     if cache is None:
