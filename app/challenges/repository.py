@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.challenges.models import Challenge
-from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion
+from app.submissions.models import LATEST_VERSION, Submission, SubmissionStatus, SubmissionVersion
 from app.users.models import User
 from app.verdicts.models import Verdict
 
@@ -70,8 +70,7 @@ async def attempts_of(
         .join(User, User.id == Submission.owner_id)
         .join(
             SubmissionVersion,
-            (SubmissionVersion.submission_id == Submission.id)
-            & (SubmissionVersion.number == Submission.latest_version),
+            LATEST_VERSION,
         )
         .outerjoin(Verdict, Verdict.version_id == SubmissionVersion.id)
         .where(

@@ -8,15 +8,11 @@ from sqlalchemy import ColumnElement, case, distinct, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.reviews.models import Comment, Review, ReviewStatus
-from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion
+from app.submissions.models import LATEST_VERSION, Submission, SubmissionStatus, SubmissionVersion
 from app.verdicts.models import Verdict
 
 HELD_UP = ("reproduced", "exceeded")
 
-# The latest version of an active submission.
-_LATEST = (SubmissionVersion.submission_id == Submission.id) & (
-    SubmissionVersion.number == Submission.latest_version
-)
 _ACTIVE = Submission.status == SubmissionStatus.active.value
 
 
@@ -29,7 +25,7 @@ async def authored(session: AsyncSession, user_id: int | None = None) -> dict[in
     held = func.sum(case((Verdict.claim_verdict.in_(HELD_UP), 1), else_=0))
     stmt = (
         select(Submission.owner_id, func.count(), held)
-        .join(SubmissionVersion, _LATEST)
+        .join(SubmissionVersion, LATEST_VERSION)
         .join(Verdict, Verdict.version_id == SubmissionVersion.id)
         .where(_ACTIVE, Submission.challenge_id.is_(None), _only(Submission.owner_id, user_id))
         .group_by(Submission.owner_id)
@@ -45,7 +41,7 @@ async def attempts(
     held = func.count(distinct(case((Verdict.claim_verdict.in_(HELD_UP), Submission.challenge_id))))
     stmt = (
         select(Submission.owner_id, func.count(Submission.id), func.count(Verdict.id), held)
-        .join(SubmissionVersion, _LATEST)
+        .join(SubmissionVersion, LATEST_VERSION)
         .outerjoin(Verdict, Verdict.version_id == SubmissionVersion.id)
         .where(_ACTIVE, Submission.challenge_id.is_not(None), _only(Submission.owner_id, user_id))
         .group_by(Submission.owner_id)

@@ -17,7 +17,7 @@ from app.reviews.models import (
     ReviewerExpertise,
     ReviewStatus,
 )
-from app.submissions.models import Submission, SubmissionTag, SubmissionVersion
+from app.submissions.models import LATEST_VERSION, Submission, SubmissionTag, SubmissionVersion
 from app.users.models import Role, User
 
 REVIEWER_ROLES = (Role.reviewer.value, Role.maintainer.value)
@@ -87,8 +87,7 @@ async def latest_author_lists(session: AsyncSession) -> list[tuple[int, int, Any
         Submission.id, Submission.owner_id, SubmissionVersion.manifest["package"]["authors"]
     ).join(
         SubmissionVersion,
-        (SubmissionVersion.submission_id == Submission.id)
-        & (SubmissionVersion.number == Submission.latest_version),
+        LATEST_VERSION,
     )
     return [(sid, owner, authors) for sid, owner, authors in await session.execute(stmt)]
 

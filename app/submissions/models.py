@@ -74,3 +74,9 @@ class SubmissionTag(Base):
         BigIntPK, ForeignKey("submission.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+# Join condition from a submission to its latest version (one row per submission).
+LATEST_VERSION = (SubmissionVersion.submission_id == Submission.id) & (
+    SubmissionVersion.number == Submission.latest_version
+)

@@ -10,7 +10,13 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.jobs.models import Job
-from app.submissions.models import Submission, SubmissionStatus, SubmissionTag, SubmissionVersion
+from app.submissions.models import (
+    LATEST_VERSION,
+    Submission,
+    SubmissionStatus,
+    SubmissionTag,
+    SubmissionVersion,
+)
 from app.users.models import User
 
 
@@ -91,8 +97,7 @@ def _base() -> Select[Submission, str, SubmissionVersion]:
         .join(User, User.id == Submission.owner_id)
         .join(
             SubmissionVersion,
-            (SubmissionVersion.submission_id == Submission.id)
-            & (SubmissionVersion.number == Submission.latest_version),
+            LATEST_VERSION,
         )
     )
 

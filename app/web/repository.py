@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.challenges.models import Challenge
 from app.reviews.models import Review, ReviewStatus
-from app.submissions.models import Submission, SubmissionStatus, SubmissionVersion
+from app.submissions.models import LATEST_VERSION, Submission, SubmissionStatus, SubmissionVersion
 from app.verdicts.models import Verdict
 
 
@@ -60,8 +60,7 @@ async def attempts_by(
         .join(Challenge, Challenge.id == Submission.challenge_id)
         .join(
             SubmissionVersion,
-            (SubmissionVersion.submission_id == Submission.id)
-            & (SubmissionVersion.number == Submission.latest_version),
+            LATEST_VERSION,
         )
         .outerjoin(Verdict, Verdict.version_id == SubmissionVersion.id)
         .where(Submission.owner_id == owner_id)
