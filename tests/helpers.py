@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
 import zipfile
 from pathlib import Path
@@ -115,3 +116,10 @@ def storage_snapshot(app: Any) -> tuple[list[Path], list[Path]]:
     """Every file in the blob store and in the scratch space."""
     blobs = app.state.blobs
     return files_under(blobs.root), files_under(blobs.scratch)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

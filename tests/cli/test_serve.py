@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import FIXTURE_BENCHMARKS
-from tests.helpers import targz, toy_files
-from tests.runners.workerkit import free_port, wait_for
+from tests.helpers import free_port, targz, toy_files
+from tests.runners.workerkit import wait_for
 
 
 def test_serve_with_worker_replicates_a_submission(tmp_path: Path) -> None:

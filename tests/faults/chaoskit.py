@@ -26,8 +26,8 @@ from tests.faults.databases import reset_database
 from tests.faults.dockerproxy import DockerProxy
 from tests.faults.processes import ApiProcess, WorkerProcess
 from tests.faults.workload import workload
-from tests.helpers import targz
-from tests.runners.workerkit import FINAL, free_port
+from tests.helpers import free_port, targz
+from tests.runners.workerkit import FINAL
 
 log = logging.getLogger("tests.faults")
 

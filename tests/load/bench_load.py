@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from app.core.config import REPO_ROOT, normalise_database_url  # noqa: E402
-from tests.helpers import targz  # noqa: E402
+from tests.helpers import free_port, targz  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/reprise_load"
 EXAMPLE = REPO_ROOT / "examples" / "custom-command-example"
@@ -252,11 +251,6 @@ async def _load(
     return samples
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
@@ -285,7 +279,7 @@ def run(
     """Run the load once and return the report (``report.problems()`` lists any failure)."""
     work = Path(tempfile.mkdtemp(prefix="reprise-load-"))
     data_dir = work / "var"
-    port = port or _free_port()
+    port = port or free_port()
     _prepare_database(database_url, data_dir)
     env = {
         **os.environ,

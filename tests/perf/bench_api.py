@@ -26,8 +26,9 @@ from typing import Any
 
 import httpx
 
+from tests.helpers import free_port
 from tests.perf.bench_leaderboard import BOARD, server
-from tests.perf.common import ROOT, figure, free_port, hammer, loadavg, ready
+from tests.perf.common import ROOT, figure, hammer, loadavg, ready
 
 
 @contextmanager

@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from app.leaderboard.repository import (  # noqa: E402
     board_ranks_stmt,
 )
 from app.scoring.aggregate import iqm  # noqa: E402
-from tests.helpers import migrate  # noqa: E402
+from tests.helpers import free_port, migrate  # noqa: E402
 
 ADMIN_URL = os.environ.get("REPRISE_PERF_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DB = "reprise_perf"
@@ -106,9 +105,7 @@ def create_database(reuse: bool) -> bool:
 @contextmanager
 def server() -> Iterator[str]:
     """``reprise serve`` (one uvicorn process) on the perf database and the real catalog."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "REPRISE_DATABASE_URL": perf_url(), "REPRISE_DATA_DIR": data,
                "REPRISE_BENCHMARKS_DIR": str(ROOT / "benchmarks"), "REPRISE_LOG_LEVEL": "WARNING"}

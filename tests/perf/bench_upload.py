@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -33,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import toy_files  # noqa: E402
+from tests.helpers import free_port, toy_files  # noqa: E402
 
 MB = 1 << 20
 
@@ -65,11 +64,6 @@ class _Random(io.RawIOBase):
         self.left -= n
         return n
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _vm(pid: int, key: str) -> int:
@@ -127,7 +121,7 @@ def run(size_mb: int = 200, reps: int = 1) -> dict[str, Any]:
         small, big = work / "small.tar.gz", work / "big.tar.gz"
         build_package(small, 1)
         build_package(big, size_mb)
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [*cli, "serve", "--port", str(port), "--no-migrate"],
             env=env,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,14 +23,11 @@ from typing import Any
 
 import httpx
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("REPRISE_PERF_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pg_url(database: str, driver: str = "") -> str:

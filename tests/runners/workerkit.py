@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ from runners.backends.base import Backend
 from runners.client import Backoff, Lease, ServerClient
 from runners.config import WorkerConfig
 from runners.worker import Worker
-from tests.helpers import ROOT, targz, toy_files
+from tests.helpers import ROOT, free_port, targz, toy_files
 
 T = TypeVar("T")
 TOY_BENCHMARK = ROOT / "tests" / "fixtures" / "benchmarks" / "toy"
@@ -58,11 +57,6 @@ def wait_for(
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------------------------- live API
