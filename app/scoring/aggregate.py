@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from scipy import stats
 
-from app.scoring._util import json_fields, mean, sample_sd, t_ppf
+from app.scoring._util import json_fields, mean, sample_sd, t_ppf_975
 from app.scoring.comparison import Direction, direction_sign, probability_better
 
 K = TypeVar("K")
@@ -160,8 +160,9 @@ def mean_interval95(values: Sequence[float]) -> Interval | None:
     """The mean of reproduced values with its 95% t-interval; None for fewer than 2 values."""
     if len(values) < 2:
         return None
-    m, sd = mean(values), sample_sd(values)
-    half = t_ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
+    m = mean(values)
+    sd = sample_sd(values, m)
+    half = t_ppf_975(len(values) - 1) * sd / math.sqrt(len(values))
     return Interval(m, m - half, m + half, 0.95)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+from app.scoring._util import record
 from app.scoring.comparison import Comparison, Lean, Verdict
 from app.scoring.multiple import Adjusted
 from app.scoring.reproducibility import Determinism, Exactness, SeedSelection
@@ -14,6 +15,7 @@ from app.scoring.runs import RunsSummary
 MINUS = "\u2212"
 
 
+@functools.lru_cache(maxsize=256)  # a benchmark's few margins
 def decimals_for(tolerance: float) -> int:
     """Decimals that show differences one digit finer than the margin (δ = 0.006 → 4)."""
     if not (math.isfinite(tolerance) and tolerance > 0):
@@ -24,9 +26,9 @@ def decimals_for(tolerance: float) -> int:
 def fmt(x: float, decimals: int) -> str:
     """A number with fixed decimals and a real minus sign."""
     text = f"{x:.{decimals}f}"
-    if float(text) == 0.0:
-        text = text.lstrip("-")
-    return text.replace("-", MINUS)
+    if text[0] != "-":  # fixed-point text has no other minus sign
+        return text
+    return text[1:] if float(text) == 0.0 else MINUS + text[1:]
 
 
 def fmt_signed(x: float, decimals: int) -> str:
@@ -160,7 +162,7 @@ def _verdict_body(c: Comparison, tol: str, d: int) -> str:
     )
 
 
-@dataclass(frozen=True)
+@record
 class MetricOutline:
     """What the claim summary needs to know about one metric."""
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from app.scoring._util import json_fields
+from app.scoring._util import json_fields, record
 from app.scoring.comparison import Comparison, Lean, Verdict
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm (1979) step-down adjusted p-values, in the input order, capped at 1."""
     k = len(p_values)
-    order = sorted(range(k), key=lambda i: p_values[i])
+    if k == 1:  # the usual family: one primary metric
+        return [max(0.0, min(1.0, p_values[0]))]
+    order = sorted(range(k), key=p_values.__getitem__)
     adjusted = [0.0] * k
     running = 0.0
     for rank, i in enumerate(order):
@@ -27,7 +28,9 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     # Same numbers as scipy.stats.false_discovery_control(method="bh") (checked in the tests),
     # in plain Python because the families are tiny and scipy's call costs ~0.2 ms.
     k = len(p_values)
-    order = sorted(range(k), key=lambda i: p_values[i], reverse=True)
+    if k == 1:
+        return [min(1.0, p_values[0])]
+    order = sorted(range(k), key=p_values.__getitem__, reverse=True)
     adjusted = [0.0] * k
     running = 1.0
     for position, i in enumerate(order):
@@ -37,7 +40,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-@dataclass(frozen=True)
+@record
 class Adjusted:
     """Multiplicity-adjusted p-values of one metric (Holm for primaries, BH for secondaries)."""
 
@@ -47,7 +50,7 @@ class Adjusted:
     p_better_bh: float | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ClaimVerdict:
     """The claim-level verdict over the primary metrics, with the adjusted p-values per metric."""
 
@@ -71,6 +74,8 @@ def _adjust(
 ) -> dict[str, tuple[float | None, float | None]]:
     # A metric without data enters the family with p = 1: it still counts towards the family
     # size (conservative) but can never be significant; its own adjusted values are None.
+    if not names:
+        return {}
     worse = [1.0 if (p := comparisons[n].p_worse) is None else p for n in names]
     better = [1.0 if (p := comparisons[n].p_better) is None else p for n in names]
     adjust = holm if method == "holm" else benjamini_hochberg

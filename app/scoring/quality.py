@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
+from app.scoring._util import record
 from app.scoring.comparison import Comparison
 from app.scoring.lint import CheckResult, PackageFacts, lint_checks, parse_requirements
 from app.scoring.spdx import is_spdx_identifier
@@ -37,7 +37,7 @@ ClaimKind = Literal["values", "spread", "none"]
 PartName = Literal["R", "G", "K", "E"]
 
 
-@dataclass(frozen=True)
+@record
 class QualityItem:
     """One line of a part: what was checked, the points it earned, and why."""
 
@@ -58,7 +58,7 @@ class QualityItem:
         }
 
 
-@dataclass(frozen=True)
+@record
 class QualityPart:
     """One of R, G, K, E: its points out of its maximum, with the items behind them."""
 
@@ -79,7 +79,7 @@ class QualityPart:
         }
 
 
-@dataclass(frozen=True)
+@record
 class QualityScore:
     """Q = 50·R + G + 15·K + E, capped at 40 when a primary metric is not reproduced."""
 
@@ -141,8 +141,10 @@ def reproduction_part(primary: Mapping[str, Comparison]) -> QualityPart:
     """R: the mean credit over the primary metrics, worth 50 points."""
     k = len(primary)
     items: list[QualityItem] = []
+    credits: list[float] = []
     for name, c in primary.items():
         credit = reproduction_credit(c)
+        credits.append(credit)
         items.append(
             QualityItem(
                 item=name,
@@ -152,9 +154,7 @@ def reproduction_part(primary: Mapping[str, Comparison]) -> QualityPart:
                 reason=_credit_reason(name, c, credit),
             )
         )
-    points = (
-        _clean(50.0 * math.fsum(reproduction_credit(c) for c in primary.values()) / k) if k else 0.0
-    )
+    points = _clean(50.0 * math.fsum(credits) / k) if k else 0.0
     return QualityPart("R", "Reproduction", points, 50.0, tuple(items))
 
 
@@ -226,13 +226,18 @@ def rigor_part(
         _variance_item(variance_sources),
         _exact_item(exactly_reproducible, exactness_detail),
     )
-    return QualityPart("G", "Rigor", math.fsum(i.points for i in items), 20.0, items)
+    return QualityPart("G", "Rigor", math.fsum([i.points for i in items]), 20.0, items)
 
 
 def _checks_part(checks: Sequence[CheckResult], part: Literal["K", "E"], title: str) -> QualityPart:
-    selected = [c for c in checks if c.part == part]
-    items = tuple(QualityItem(c.id, c.points, c.max_points, c.passed, c.reason) for c in selected)
-    return QualityPart(part, title, math.fsum(c.points for c in selected), 15.0, items)
+    items = tuple(
+        [
+            QualityItem(c.id, c.points, c.max_points, c.passed, c.reason)
+            for c in checks
+            if c.part == part
+        ]
+    )
+    return QualityPart(part, title, math.fsum([i.points for i in items]), 15.0, items)
 
 
 def documentation_part(checks: Sequence[CheckResult]) -> QualityPart:
@@ -255,7 +260,7 @@ def quality_score(
 ) -> QualityScore:
     """Add the parts, cap at 40 when a primary metric is not reproduced, round to one decimal."""
     parts = {"R": reproduction, "G": rigor, "K": documentation, "E": environment}
-    raw = math.fsum(p.points for p in parts.values())
+    raw = math.fsum([p.points for p in parts.values()])
     uncapped = round_score(raw)
     capped = bool(not_reproduced) and raw > CAP_NOT_REPRODUCED
     cap_reason = None

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from app.scoring._util import all_finite, finite_or_none, json_fields, mean, sample_sd, t_ppf, t_sf
+from app.scoring._util import (
+    all_finite,
+    finite_or_none,
+    json_fields,
+    mean,
+    record,
+    sample_sd,
+    t_ppf,
+    t_sf,
+)
 from app.scoring.comparison import Direction, direction_sign, welch_df
 from app.scoring.multiple import holm
 
@@ -19,7 +27,7 @@ def is_exact(claimed: float, reproduced: float) -> bool:
     return abs(reproduced - claimed) <= EXACT_RELATIVE * max(1.0, abs(claimed))
 
 
-@dataclass(frozen=True)
+@record
 class SeedCheck:
     """One claimed seed and metric: the claimed and re-run values and whether they agree."""
 
@@ -36,7 +44,7 @@ class SeedCheck:
         return json_fields(self)
 
 
-@dataclass(frozen=True)
+@record
 class Exactness:
     """Whether the claimed seeds re-run to the claimed per-seed values."""
 
@@ -106,7 +114,7 @@ def check_exactness(
     )
 
 
-@dataclass(frozen=True)
+@record
 class SeedGap:
     """Claimed-seed mean minus fresh-seed mean in the better direction, with Welch's test."""
 
@@ -140,10 +148,11 @@ def seed_selection_gap(
     na, nb = len(a), len(b)
     if na == 0 or nb == 0 or not all_finite(a + b):
         return SeedGap(metric, na, nb, None, None, None, None, None, None, False)
-    gap = s * (mean(a) - mean(b))
+    mean_a, mean_b = mean(a), mean(b)
+    gap = s * (mean_a - mean_b)
     if na < 2 or nb < 2:
         return SeedGap(metric, na, nb, gap, None, None, None, None, None, False)
-    va, vb = sample_sd(a) ** 2, sample_sd(b) ** 2
+    va, vb = sample_sd(a, mean_a) ** 2, sample_sd(b, mean_b) ** 2
     se = math.sqrt(va / na + vb / nb)
     if se == 0.0:
         p = 0.0 if gap > 0 else 1.0
@@ -154,7 +163,7 @@ def seed_selection_gap(
     return SeedGap(metric, na, nb, gap, se, df, gap - half, gap + half, p, p < alpha)
 
 
-@dataclass(frozen=True)
+@record
 class SeedSelection:
     """The seed-selection report: the most telling primary metric, the flag and every metric."""
 
@@ -208,7 +217,7 @@ def summarize_seed_selection(
     )
 
 
-@dataclass(frozen=True)
+@record
 class Determinism:
     """The determinism probe: one seed run twice, compared over every metric."""
 

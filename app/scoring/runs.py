@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Literal
+
+from app.scoring._util import all_finite, record
 
 RunKind = Literal["claimed", "fresh", "probe"]
 OUTCOMES = (
@@ -35,7 +38,7 @@ class RunRecord:
         return self.outcome == "succeeded"
 
 
-@dataclass(frozen=True)
+@record
 class FailedRun:
     """A run that produced no metrics, listed so that the page can show it."""
 
@@ -54,7 +57,7 @@ class FailedRun:
         }
 
 
-@dataclass(frozen=True)
+@record
 class RunsSummary:
     """How many runs there were, how many succeeded, and every failure by outcome."""
 
@@ -81,19 +84,22 @@ class RunsSummary:
 
 def summarize_runs(runs: Sequence[RunRecord]) -> RunsSummary:
     """Count the runs per kind and outcome; list the failed ones and any non-finite metric."""
-    ordered = sorted(runs, key=lambda r: (r.job_id, r.kind, r.seed))
-    failed = [r for r in ordered if not r.succeeded]
+    ordered = sorted(runs, key=attrgetter("job_id", "kind", "seed"))
+    failed: list[RunRecord] = []
+    diverged: list[RunRecord] = []
     by_outcome: dict[str, int] = {}
-    for r in failed:
-        by_outcome[r.outcome] = by_outcome.get(r.outcome, 0) + 1
     by_kind: dict[str, int] = {}
     for r in ordered:
         by_kind[r.kind] = by_kind.get(r.kind, 0) + 1
+        if r.outcome != "succeeded":
+            failed.append(r)
+            by_outcome[r.outcome] = by_outcome.get(r.outcome, 0) + 1
+        elif not all_finite(r.metrics.values()):
+            diverged.append(r)
     non_finite = tuple(
         sorted(
             (r.job_id, name, str(float(value)))
-            for r in ordered
-            if r.outcome == "succeeded"
+            for r in diverged
             for name, value in r.metrics.items()
             if not math.isfinite(value)
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal
 
-from app.scoring._util import finite_or_none
+from app.scoring._util import finite_or_none, record
 from app.scoring.comparison import (
     ClaimSummary,
     Comparison,
@@ -96,7 +97,7 @@ class VersionInputs:
     alpha: float = 0.05
 
 
-@dataclass(frozen=True)
+@record
 class MetricResult:
     """Every number of one metric's comparison, the adjusted p-values and the explanation."""
 
@@ -159,7 +160,7 @@ class MetricResult:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class VersionScore:
     """The claim verdict, every metric, the quality score and the reproducibility checks."""
 
@@ -250,7 +251,7 @@ def score_version(inputs: VersionInputs) -> VersionScore:
     unknown = sorted(set(inputs.claims) - set(definitions))
     if unknown:
         raise ValueError(f"claimed metric(s) without a definition: {', '.join(unknown)}")
-    ordered = sorted(inputs.runs, key=lambda r: r.job_id)
+    ordered = sorted(inputs.runs, key=attrgetter("job_id"))
     fresh = list(_first_by_seed([r for r in ordered if r.kind == "fresh"]).values())
     claimed_runs = list(_first_by_seed([r for r in ordered if r.kind == "claimed"]).values())
     fresh_failed: dict[str, int] = {}
