@@ -4,11 +4,12 @@
 
 Each section runs in a child process of its own (``--child NAME``), so that one benchmark's
 threads, servers and imports cannot disturb the next and a hung one is stopped at the budget.
-The figures go to ``var/perf/figures.json`` (sections not run this time keep their previous
-figures, marked with their own date and commit) and the report is regenerated from them by
-``tests.perf.report``. The whole run is budgeted (default 14 minutes on the 2-core machine,
-including seeding the 100,000-submission database when it is missing): a section whose
-estimate no longer fits is skipped, with a note, rather than overrunning.
+The figures go to ``docs/performance.json``, committed beside the report, so that a partial run
+(``--only``) on any clone keeps the other sections' previous figures, each marked with its own
+date and commit; the report is regenerated from them by ``tests.perf.report``. The whole run
+is budgeted (default 14 minutes on the 2-core machine, including seeding the 100,000-submission
+database when it is missing): a section whose estimate no longer fits is skipped, with a note,
+rather than overrunning.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from tests.perf.common import ROOT, loadavg
 
-FIGURES = ROOT / "var" / "perf" / "figures.json"
+FIGURES = ROOT / "docs" / "performance.json"
 DOC = ROOT / "docs" / "performance.md"
 SUBMISSIONS = 100_000
 QUICK_SUBMISSIONS = 5_000
@@ -166,7 +167,7 @@ def run_child(name: str, quick: bool, out: Path) -> None:
 
 
 def run_section(section: Section, *, quick: bool, timeout: float) -> dict[str, Any]:
-    """Run one section in a child process; its record for figures.json."""
+    """Run one section in a child process; its record for docs/performance.json."""
     record: dict[str, Any] = {
         "title": section.title, "quick": quick, "commit": git_commit(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -174,7 +175,8 @@ def run_section(section: Section, *, quick: bool, timeout: float) -> dict[str, A
     }
     if section.name == "dispatch" and (why := docker_ready()) is not None:
         return {**record, "status": "skipped", "note": f"skipped: {why}", "duration_s": 0.0}
-    out = FIGURES.parent / f".{section.name}.json"
+    out = ROOT / "var" / "perf" / f".{section.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     started = time.monotonic()
     cmd = [sys.executable, "-m", "tests.perf.run", "--child", section.name, "--out", str(out)]
@@ -248,7 +250,7 @@ def main() -> None:
                     "duration_s": round(time.monotonic() - started, 1),
                     "cpus": os.cpu_count(), "budget_s": args.budget},
             "sections": sections}
-    FIGURES.write_text(json.dumps(data, indent=2, default=str))
+    FIGURES.write_text(json.dumps(data, indent=2, default=str) + "\n")
     if not args.no_report:
         from tests.perf.report import write_report
 
