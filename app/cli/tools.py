@@ -7,13 +7,16 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from app.core.validation import describe_errors
+
+if TYPE_CHECKING:
+    from app.verdicts.service import RescoreReport
 
 console = Console()
 err = Console(stderr=True)
@@ -54,6 +57,41 @@ async def _rescore(submission_id: int, version: int | None, write: bool) -> tupl
         return result.differences, str(result.recomputed["claim_verdict"])
     finally:
         await db.dispose()
+
+
+async def _rescore_all(write: bool) -> RescoreReport:
+    from app.core.config import get_settings
+    from app.core.db import Database
+    from app.verdicts.service import rescore_all
+
+    def progress(report: RescoreReport, total: int) -> None:
+        err.print(f"rescored {report.checked:,} of {total:,} ({report.different:,} differ)")
+
+    db = Database(get_settings().effective_database_url)
+    try:
+        return await rescore_all(db, write=write, progress=progress)
+    finally:
+        await db.dispose()
+
+
+def _print_all(report: RescoreReport, write: bool, shown: int = 20) -> None:
+    if report.checked == 0:
+        console.print("no finished version to rescore")
+        return
+    if not report.differing:
+        console.print(f"[green]identical[/]: all {report.checked:,} stored verdicts are reproduced")
+        return
+    console.print(
+        f"[yellow]{report.different:,} of {report.checked:,} verdicts differ[/] "
+        f"({report.identical:,} identical):"
+    )
+    for submission_id, number, differences in report.differing[:shown]:
+        more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+        console.print(f"  submission {submission_id} v{number}: {differences[0]}{more}")
+    if report.different > shown:
+        console.print(f"  … and {report.different - shown:,} more versions")
+    if write:
+        console.print("the recomputed verdicts were stored")
 
 
 def register(app: typer.Typer) -> None:
@@ -105,11 +143,25 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def rescore(
-        submission_id: int,
+        submission_id: Annotated[int | None, typer.Argument(show_default=False)] = None,
         version: Annotated[int | None, typer.Option(help="default: the latest")] = None,
         write: Annotated[bool, typer.Option(help="store the recomputed verdict")] = False,
+        all_: Annotated[
+            bool, typer.Option("--all", help="every finished version, e.g. after an upgrade")
+        ] = False,
     ) -> None:
         """Recompute a verdict from the stored run results; exit 1 if it differs."""
+        if all_ == (submission_id is not None):
+            raise typer.BadParameter("give a SUBMISSION_ID or --all, not both")
+        if all_:
+            if version is not None:
+                raise typer.BadParameter("--version needs a SUBMISSION_ID, not --all")
+            report = asyncio.run(_rescore_all(write))
+            _print_all(report, write)
+            if report.differing:
+                raise typer.Exit(1)
+            return
+        assert submission_id is not None
         differences, verdict = asyncio.run(_rescore(submission_id, version, write))
         if not differences:
             console.print(f"[green]identical[/]: the stored verdict ({verdict}) is reproduced")

@@ -9,14 +9,16 @@ the benchmark row, the lint checks, the results of each job's last attempt), whi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.manifest import BenchmarkManifest
 from app.benchmarks.models import Benchmark
+from app.core.db import Database
 from app.core.errors import Conflict, NotFound
 from app.jobs.repository import final_results
 from app.leaderboard.service import on_verdict_stored
@@ -259,6 +261,72 @@ async def rescore(session: AsyncSession, version: SubmissionVersion, *, write: b
     if write and differences:
         await store(session, version, score)
     return Rescore(version=version, stored=before, recomputed=recomputed, differences=differences)
+
+
+@dataclass
+class RescoreReport:
+    """What `reprise rescore --all` found: how many verdicts held and which did not."""
+
+    checked: int = 0
+    identical: int = 0
+    differing: list[tuple[int, int, list[str]]] = field(default_factory=list)  # (sub, number, …)
+
+    @property
+    def different(self) -> int:
+        return len(self.differing)
+
+
+async def rescore_all(
+    db: Database,
+    *,
+    write: bool,
+    batch: int = 200,
+    progress: Callable[[RescoreReport, int], None] | None = None,
+) -> RescoreReport:
+    """Rescore every finished version, oldest first, one transaction per version.
+
+    ``progress(report, total)`` is called after each batch. With ``write`` a differing verdict
+    is replaced (and its board entry with it) in that version's own transaction.
+    """
+    finished = SubmissionVersion.status == VersionStatus.finished.value
+    async with db.session() as session:
+        total = (
+            await session.execute(
+                select(func.count()).select_from(SubmissionVersion).where(finished)
+            )
+        ).scalar_one()
+    report = RescoreReport()
+    after = 0
+    while True:
+        async with db.session() as session:
+            ids = (
+                (
+                    await session.execute(
+                        select(SubmissionVersion.id)
+                        .where(finished, SubmissionVersion.id > after)
+                        .order_by(SubmissionVersion.id)
+                        .limit(batch)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if not ids:
+            return report
+        for version_id in ids:
+            async with db.session(write=write) as session:
+                version = await session.get(SubmissionVersion, version_id)
+                if version is None or version.status != VersionStatus.finished.value:
+                    continue  # deleted or reopened since the id was read
+                result = await rescore(session, version, write=write)
+            report.checked += 1
+            if result.differences:
+                report.differing.append((version.submission_id, version.number, result.differences))
+            else:
+                report.identical += 1
+        after = ids[-1]
+        if progress is not None:
+            progress(report, total)
 
 
 async def verdicts_for(session: AsyncSession, version_ids: list[int]) -> dict[int, Verdict]:

@@ -3,17 +3,23 @@ can be reproduced from the stored run results alone (rescore)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, update
+from typer.testing import CliRunner, Result
 
+from app.cli import app as cli
+from app.core.config import get_settings
 from app.submissions.models import SubmissionVersion
 from app.verdicts.models import Verdict, VerdictMetric
-from app.verdicts.service import rescore
+from app.verdicts.service import rescore, rescore_all
 from tests.conftest import Account
 from tests.jobs.test_queue import WorkerApi, submit
+
+cli_runner = CliRunner()
 
 
 async def _run_all(
@@ -104,3 +110,65 @@ async def test_rescore_reproduces_the_stored_verdict_and_reports_tampering(
         version = (await s.execute(select(SubmissionVersion))).scalar_one()
         assert (await rescore(s, version, write=False)).differences == []
     assert sub["id"]
+
+
+async def _cli_rescore_all(database_url: str) -> Result:
+    # The CLI reads its settings from the environment, once per process: forget them around it.
+    get_settings.cache_clear()
+    try:
+        env = {"REPRISE_DATABASE_URL": database_url}
+        return await asyncio.to_thread(cli_runner.invoke, cli, ["rescore", "--all"], env=env)
+    finally:
+        get_settings.cache_clear()
+
+
+async def test_rescore_all_checks_every_finished_version_and_repairs_with_write(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    alice: Account,
+    worker_token: str,
+    database_url: str,
+) -> None:
+    worker = WorkerApi(client, worker_token)
+    first = await submit(client, alice)
+    await _run_all(worker, {})
+    second = await submit(client, alice)
+    await _run_all(worker, {})
+    await submit(client, alice)  # still queued: not scored, so not rescored
+    async with app.state.db.session(write=True) as s:
+        verdict = (
+            await s.execute(select(Verdict).where(Verdict.submission_id == first["id"]))
+        ).scalar_one()
+        tampered: dict[str, Any] = {**verdict.score, "claim_verdict": "exceeded"}
+        await s.execute(update(Verdict).where(Verdict.id == verdict.id).values(score=tampered))
+
+    seen: list[tuple[int, int]] = []
+    report = await rescore_all(
+        app.state.db,
+        write=False,
+        batch=1,
+        progress=lambda r, total: seen.append((r.checked, total)),
+    )
+    assert (report.checked, report.identical) == (2, 1)
+    assert report.differing == [
+        (first["id"], 1, [f"claim_verdict: 'exceeded' -> {verdict.claim_verdict!r}"])
+    ]
+    assert seen == [(1, 2), (2, 2)]
+
+    result = await _cli_rescore_all(database_url)
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 verdicts differ (1 identical)" in result.stdout
+    assert f"submission {first['id']} v1: claim_verdict: 'exceeded' ->" in result.stdout
+
+    repaired = await rescore_all(app.state.db, write=True)
+    assert [d[0] for d in repaired.differing] == [first["id"]]
+    result = await _cli_rescore_all(database_url)
+    assert result.exit_code == 0, result.output
+    assert "identical: all 2 stored verdicts are reproduced" in result.stdout
+    assert second["id"] != first["id"]
+
+
+def test_rescore_wants_a_submission_or_all() -> None:
+    for args in (["rescore"], ["rescore", "3", "--all"], ["rescore", "--all", "--version", "2"]):
+        result = cli_runner.invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)
