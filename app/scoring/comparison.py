@@ -199,12 +199,14 @@ def hedges_g(
 
 def probability_better(x: Sequence[float], y: Sequence[float]) -> float:
     """U/(m·n): the share of pairs where x beats y (larger is better), ties counted ½."""
-    if len(x) * len(y) <= 400 and all_finite(x) and all_finite(y):
-        # A handful of seeds: counting by bisection in plain Python beats numpy's call overhead.
-        ys = sorted(y)
-        below = sum(bisect_left(ys, a) for a in x)  # pairs with a > b
-        up_to = sum(bisect_right(ys, a) for a in x)  # pairs with a ≥ b
-        return 0.5 * (below + up_to) / (len(x) * len(y))
+    if len(x) * len(y) <= 400:  # a handful of seeds: plain Python beats numpy's call overhead
+        if all_finite(x) and all_finite(y):  # sortable: count the pairs by bisection
+            ys = sorted(y)
+            below = sum(bisect_left(ys, a) for a in x)  # pairs with a > b
+            up_to = sum(bisect_right(ys, a) for a in x)  # pairs with a ≥ b
+            return 0.5 * (below + up_to) / (len(x) * len(y))
+        wins = sum((a > b) + 0.5 * (a == b) for a in x for b in y)
+        return wins / (len(x) * len(y))
     diff = np.subtract.outer(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     wins_np = np.count_nonzero(diff > 0) + 0.5 * np.count_nonzero(diff == 0)
     return float(wins_np / diff.size)

@@ -89,3 +89,8 @@ def test_probability_better_counts_every_pair(x: list[float], y: list[float]) ->
 def test_probability_better_never_counts_a_nan_as_a_win_or_a_tie() -> None:
     assert probability_better([NAN, 2.0], [1.0, 2.0]) == _pairs([NAN, 2.0], [1.0, 2.0]) == 0.375
     assert probability_better([1.0], [NAN]) == 0.0
+
+
+def test_probability_better_ties_equal_infinities() -> None:
+    inf = float("inf")
+    assert probability_better([inf, 1.0], [inf, -inf]) == _pairs([inf, 1.0], [inf, -inf]) == 0.625
