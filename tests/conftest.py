@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings, normalise_database_url
 from app.main import create_app
-from tests.helpers import migrate
+from tests.helpers import migrate, reset_database
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_BENCHMARKS = ROOT / "tests" / "fixtures" / "benchmarks"
@@ -47,18 +47,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_migrated() -> str:
-    url = normalise_database_url(POSTGRES_URL)
-
-    async def reset() -> None:
-        engine = create_async_engine(url)
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
-
-    asyncio.run(reset())
-    migrate(url)
-    return url
+    reset_database(POSTGRES_URL)
+    return normalise_database_url(POSTGRES_URL)
 
 
 async def _truncate(url: str) -> None:

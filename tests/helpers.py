@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -24,6 +27,27 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def reset_database(url: str) -> None:
+    """An empty, migrated database at ``url`` (PostgreSQL: schema dropped; SQLite: new file)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.core.config import normalise_database_url
+
+    url = normalise_database_url(url)
+    if url.startswith("postgresql"):
+
+        async def reset() -> None:
+            engine = create_async_engine(url)
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await engine.dispose()
+
+        asyncio.run(reset())
+    migrate(url)
 
 
 TOY_OPTIMIZER = """
@@ -123,3 +147,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def api_command(port: int, *options: str) -> list[str]:
+    """uvicorn serving the API factory on 127.0.0.1:``port``, quiet, plus ``options``."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "app.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        *options,
+    ]
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL: no server outlives its benchmark."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

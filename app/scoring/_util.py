@@ -39,11 +39,6 @@ def all_finite(values: Iterable[float]) -> bool:
     return all(map(math.isfinite, values))
 
 
-def t_cdf(x: float, df: float) -> float:
-    """Student-t CDF (scipy.special.stdtr: the ufunc behind scipy.stats.t, without its overhead)."""
-    return float(special.stdtr(df, x))
-
-
 def t_sf(x: float, df: float) -> float:
     """Student-t survival function 1 − F(x), computed as F(−x) to keep precision in the tail."""
     return float(special.stdtr(df, -x))

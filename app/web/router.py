@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 
 from app.benchmarks.registry import Catalog
 from app.core.deps import DatabaseDep, OptionalUser, SessionDep
@@ -21,7 +23,26 @@ from app.web.plot_cache import PlotCache, get_plot_cache
 from app.web.submission_page import submission_context
 from app.web.templating import STATIC, render
 
-router = APIRouter(include_in_schema=False)
+
+class PageRoute(APIRoute):
+    """A page (``response_class=HTMLResponse``) answers NotFound with the HTML error page; the
+    stylesheet and the charts keep the API's problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.response_class is not HTMLResponse:
+            return handler
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except NotFound as exc:
+                return _error(request, exc)
+
+        return page
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 PLOT_CACHE = "public, max-age=86400"
 BOARD_CHART_CACHE = "public, max-age=60"
@@ -61,22 +82,19 @@ async def benchmark_page(
     author: Annotated[str | None, Query(max_length=80)] = None,
     sort: Annotated[str, Query(max_length=40)] = "rank",
 ) -> Response:
-    try:
-        entry = catalog_entry(request, slug, version)
-        generation = await current_generation(session, db, entry.id, cache=cache)
-        filters = pages.parse_filters(verdict or [], min_quality, tag, author, sort)
-        context = await pages.benchmark_context(
-            session,
-            cache=cache,
-            entry=entry,
-            catalog=request.app.state.catalog,
-            metric=metric or None,
-            filters=filters,
-            page=page,
-            generation=generation,
-        )
-    except NotFound as exc:
-        return _error(request, exc)
+    entry = catalog_entry(request, slug, version)
+    generation = await current_generation(session, db, entry.id, cache=cache)
+    filters = pages.parse_filters(verdict or [], min_quality, tag, author, sort)
+    context = await pages.benchmark_context(
+        session,
+        cache=cache,
+        entry=entry,
+        catalog=request.app.state.catalog,
+        metric=metric or None,
+        filters=filters,
+        page=page,
+        generation=generation,
+    )
     return render(request, "benchmark.html", context)
 
 
@@ -90,22 +108,19 @@ async def submission_page(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """One version of a submission, its reviews, and one page of its discussion threads."""
-    try:
-        submission = await submissions.get_submission(session, submission_id)
-        if submission is None or not access.can_read(submission, user):
-            raise NotFound(f"There is no submission {submission_id}.")
-        context = await submission_context(
-            session, catalog=request.app.state.catalog, submission=submission, number=version
-        )
-        context |= await community.review_context(
-            session,
-            submission=submission,
-            version_number=context["version"].number,
-            viewer=user,
-            page=page,
-        )
-    except NotFound as exc:
-        return _error(request, exc)
+    submission = await submissions.get_submission(session, submission_id)
+    if submission is None or not access.can_read(submission, user):
+        raise NotFound(f"There is no submission {submission_id}.")
+    context = await submission_context(
+        session, catalog=request.app.state.catalog, submission=submission, number=version
+    )
+    context |= await community.review_context(
+        session,
+        submission=submission,
+        version_number=context["version"].number,
+        viewer=user,
+        page=page,
+    )
     return render(request, "submission.html", context)
 
 
@@ -119,11 +134,8 @@ async def user_page(
     user: OptionalUser,
     page: PageDep,
 ) -> Response:
-    try:
-        await current_generation(session, db, None, cache=cache)
-        context = await pages.user_context(session, name=name, viewer=user, page=page)
-    except NotFound as exc:
-        return _error(request, exc)
+    await current_generation(session, db, None, cache=cache)
+    context = await pages.user_context(session, name=name, viewer=user, page=page)
     return render(request, "user.html", context)
 
 
@@ -148,12 +160,9 @@ async def challenges_page(
 
 @router.get("/challenges/{challenge_id}", response_class=HTMLResponse)
 async def challenge_page(challenge_id: int, request: Request, session: SessionDep) -> Response:
-    try:
-        context = await challenge_pages.detail_context(
-            session, catalog=request.app.state.catalog, challenge_id=challenge_id
-        )
-    except NotFound as exc:
-        return _error(request, exc)
+    context = await challenge_pages.detail_context(
+        session, catalog=request.app.state.catalog, challenge_id=challenge_id
+    )
     return render(request, "challenge.html", context)
 
 

@@ -22,11 +22,10 @@ from typing import Any
 import httpx
 
 from app.core.config import REPO_ROOT, normalise_database_url
-from tests.faults.databases import reset_database
 from tests.faults.dockerproxy import DockerProxy
 from tests.faults.processes import ApiProcess, WorkerProcess
 from tests.faults.workload import workload
-from tests.helpers import free_port, targz
+from tests.helpers import free_port, reset_database, targz
 from tests.runners.workerkit import FINAL
 
 log = logging.getLogger("tests.faults")

@@ -7,34 +7,13 @@ drop and migrate its schema. On SQLite they use a fresh file.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.core.config import normalise_database_url
-from tests.helpers import migrate
-
-
-def reset_database(url: str) -> None:
-    """An empty, migrated database at ``url`` (PostgreSQL: schema dropped; SQLite: new file)."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    url = normalise_database_url(url)
-    if url.startswith("postgresql"):
-
-        async def reset() -> None:
-            engine = create_async_engine(url)
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            await engine.dispose()
-
-        asyncio.run(reset())
-    migrate(url)
+from tests.helpers import reset_database
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from app.core.config import REPO_ROOT
+from tests.helpers import api_command
 from tests.runners.workerkit import wait_for
 
 
@@ -65,22 +66,7 @@ class Process:
 
 class ApiProcess(Process):
     def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "app.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "2",
-        ]
+        cmd = api_command(port, "--timeout-graceful-shutdown", "2")
         super().__init__("api", cmd, env, log_path)
         self.port = port
 

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from runners.backends.base import BackendError, EnvironmentSpec
 from tests.faults.chaoskit import Faults, Outcome, run_scenario
 from tests.faults.databases import postgres_database
 from tests.faults.workload import MSE, R2
-from tests.runners.conftest import unavailable
+from tests.runners.conftest import ready_docker_backend, unavailable
 
 pytestmark = pytest.mark.docker
 
@@ -32,18 +31,7 @@ LONG_TIMEOUT_S = 3600  # the baseline (a module fixture) is set up inside the fi
 
 @pytest.fixture(scope="module")
 def docker_ready() -> None:
-    from runners.backends.docker import DockerBackend
-
-    backend = DockerBackend()
-    try:
-        if not backend.healthy():
-            unavailable("the Docker daemon does not answer (scripts/ensure-docker.sh)")
-        try:
-            backend.prepare_environment(EnvironmentSpec(base="python-numpy"))
-        except BackendError as exc:
-            unavailable(f"the base image is missing (scripts/build-images.sh): {exc}")
-    finally:
-        backend.close()
+    ready_docker_backend().close()
 
 
 def _report(name: str, outcome: Outcome) -> None:

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from app.core.config import REPO_ROOT, normalise_database_url  # noqa: E402
-from tests.helpers import free_port, targz  # noqa: E402
+from tests.helpers import api_command, free_port, stop, targz  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/reprise_load"
 EXAMPLE = REPO_ROOT / "examples" / "custom-command-example"
@@ -136,22 +136,12 @@ def _package(i: int) -> bytes:
 def _prepare_database(url: str, data_dir: Path) -> None:
     """Schema dropped, migrated, and the catalog recorded once (two server processes starting
     on an empty catalog would race to insert the same benchmark rows)."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from app.benchmarks.catalog import sync_catalog
     from app.core.blobs import BlobStore
     from app.core.db import Database
-    from tests.helpers import migrate
+    from tests.helpers import reset_database
 
     async_url = normalise_database_url(url)
-
-    async def reset() -> None:
-        engine = create_async_engine(async_url)
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
 
     async def catalog() -> None:
         db = Database(async_url)
@@ -165,8 +155,7 @@ def _prepare_database(url: str, data_dir: Path) -> None:
         finally:
             await db.dispose()
 
-    asyncio.run(reset())
-    migrate(async_url)
+    reset_database(async_url)
     asyncio.run(catalog())
 
 
@@ -289,24 +278,7 @@ def run(
         "REPRISE_BENCHMARKS_DIR": str(REPO_ROOT / "benchmarks"),
         "REPRISE_LOG_LEVEL": "WARNING",
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "app.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(server_workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--backlog",
-        "2048",
-    ]
+    cmd = api_command(port, "--workers", str(server_workers), "--backlog", "2048")
     log = (work / "server.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -339,11 +311,7 @@ def run(
         report.duration_s = time.monotonic() - started
         report.stored_submissions = asyncio.run(_count_submissions(database_url))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
     return report

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import free_port
+from tests.helpers import free_port, stop
 from tests.perf.bench_leaderboard import BOARD, server
 from tests.perf.common import ROOT, figure, hammer, loadavg, ready
 
@@ -50,8 +50,7 @@ def bare_server(body: bytes) -> Iterator[str]:
                 time.sleep(0.1)
             yield base
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc)
 
 
 def serve_bare(path: Path, port: int) -> None:

@@ -50,7 +50,7 @@ from app.leaderboard.repository import (  # noqa: E402
     board_ranks_stmt,
 )
 from app.scoring.aggregate import iqm  # noqa: E402
-from tests.helpers import free_port, migrate  # noqa: E402
+from tests.helpers import free_port, migrate, stop  # noqa: E402
 
 ADMIN_URL = os.environ.get("REPRISE_PERF_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DB = "reprise_perf"
@@ -120,8 +120,7 @@ def server() -> Iterator[str]:
                 time.sleep(0.2)
             yield base
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc)
 
 
 def _ready(base: str) -> bool:

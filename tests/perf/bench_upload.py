@@ -32,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import free_port, toy_files  # noqa: E402
+from tests.helpers import free_port, stop, toy_files  # noqa: E402
 
 MB = 1 << 20
 
@@ -149,8 +149,7 @@ def run(size_mb: int = 200, reps: int = 1) -> dict[str, Any]:
                 uploads.append(seconds)
                 hashes.append(_sha256_seconds(big))
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop(server)
         size = big.stat().st_size
         return {
             "size_mb": round(size / MB, 1),

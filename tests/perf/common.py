@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import free_port
+from tests.helpers import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("REPRISE_PERF_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -75,12 +75,7 @@ def reprise_server(env: dict[str, str], *, timeout: float = 120) -> Iterator[tup
                 time.sleep(0.2)
             yield base, proc.pid
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def loadavg() -> list[float]:

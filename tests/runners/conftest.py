@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +27,9 @@ from runners.backends.base import (
     RunSpec,
 )
 from runners.backends.local import LocalBackend
+
+if TYPE_CHECKING:
+    from runners.backends.docker import DockerBackend
 
 TEST_WORKER = f"pytest-{os.getpid()}"
 SpecFactory = Callable[..., RunSpec]
@@ -45,20 +49,30 @@ def local_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBac
     backend.close()
 
 
-@pytest.fixture(scope="session")
-def _docker_backend() -> Iterator[Backend]:
+def ready_docker_backend(**options: Any) -> DockerBackend:
+    """A DockerBackend whose engine answers and whose base image is built, else unavailable()."""
     try:
         from runners.backends.docker import DockerBackend
     except ImportError as exc:  # pragma: no cover - the SDK is a dependency
         unavailable(f"the docker SDK cannot be imported: {exc}")
         raise
-    backend = DockerBackend(grace_s=1.0)
-    if not backend.healthy():
-        unavailable("the Docker daemon does not answer (scripts/ensure-docker.sh)")
+    backend = DockerBackend(**options)
     try:
-        backend.prepare_environment(EnvironmentSpec(base="python-numpy"))
-    except BackendError as exc:
-        unavailable(f"the base image is missing (scripts/build-images.sh): {exc}")
+        if not backend.healthy():
+            unavailable("the Docker daemon does not answer (scripts/ensure-docker.sh)")
+        try:
+            backend.prepare_environment(EnvironmentSpec(base="python-numpy"))
+        except BackendError as exc:
+            unavailable(f"the base image is missing (scripts/build-images.sh): {exc}")
+    except BaseException:  # the skip too
+        backend.close()
+        raise
+    return backend
+
+
+@pytest.fixture(scope="session")
+def _docker_backend() -> Iterator[Backend]:
+    backend = ready_docker_backend(grace_s=1.0)
     yield backend
     backend.reconcile(TEST_WORKER, keep=set())
     backend.close()

@@ -226,7 +226,8 @@ async def test_user_text_is_escaped_and_markdown_is_sanitised(
 async def test_missing_pages_are_html_404s_and_the_stylesheet_is_served(
     client: httpx.AsyncClient,
 ) -> None:
-    for url in ("/benchmarks/nope", "/benchmarks/toy?version=4", "/submissions/12345"):
+    pages = ("/benchmarks/nope", "/benchmarks/toy?version=4", "/submissions/12345")
+    for url in (*pages, "/users/nobody", "/challenges/999"):
         resp = await client.get(url)
         assert resp.status_code == 404, url
         assert "<h1>Not found</h1>" in resp.text
@@ -234,4 +235,6 @@ async def test_missing_pages_are_html_404s_and_the_stylesheet_is_served(
     assert css.headers["content-type"].startswith("text/css")
     assert ".skip-link" in css.text
     assert (await client.get("/static/..%2Fpages.py")).status_code == 404
-    assert (await client.get("/static/missing.css")).status_code == 404
+    missing = await client.get("/static/missing.css")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"  # not a page
