@@ -446,6 +446,17 @@ class Worker:
         stuck = [s.name for s in slots if s.is_alive()]
         if stuck:
             log.error("slots still busy at exit: %s", ", ".join(stuck))
+            return
+        # Nothing runs any more: remove what a failed removal left during the run (a container
+        # the engine would not delete while its connection was down), not only at the next start.
+        try:
+            removed = self.backend.reconcile(self.worker_id, keep=set())
+        except BackendError as exc:
+            log.warning("reconcile at shutdown failed (%s); the next start retries it", exc)
+            return
+        if removed:
+            log.info("removed %d leftover(s) at shutdown: %s", len(removed),
+                     ", ".join(removed[:20]))
 
     def _fail(self, message: str) -> None:
         log.error("%s", message)

@@ -167,4 +167,5 @@ class KeeperOutputs:
         except docker.errors.NotFound:
             pass
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            log.warning("could not remove volume %s (reconcile will): %s", self.volume_name, exc)
+            log.warning("could not remove volume %s (reconcile will, at stop): %s",
+                        self.volume_name, exc)

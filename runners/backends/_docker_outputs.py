@@ -214,7 +214,7 @@ class HostTmpfsOutputs:
                 unmount(self.root)
                 self.mounted = False
             except OSError as exc:
-                log.warning("could not unmount %s (reconcile will): %s", self.root, exc)
+                log.warning("could not unmount %s (reconcile will, at stop): %s", self.root, exc)
                 return
         with contextlib.suppress(OSError):
             self.root.rmdir()

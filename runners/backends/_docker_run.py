@@ -388,7 +388,7 @@ class _Run:
         except docker.errors.NotFound:
             pass
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            log.warning("could not remove container %s (reconcile will): %s", name, exc)
+            log.warning("could not remove container %s (reconcile will, at stop): %s", name, exc)
 
     def cleanup(self) -> None:
         if self.sampler is not None:

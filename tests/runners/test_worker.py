@@ -4,6 +4,7 @@ against a scripted API for the paths a real server cannot be made to take on dem
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import threading
@@ -408,9 +409,42 @@ def test_reconcile_at_start_removes_only_this_workers_leftovers(tmp_path: Path) 
     worker.stop()
     thread.join(timeout=30)
     assert codes == [EXIT_OK]
-    assert backend.reconciled == [("w-script", set())]
+    assert backend.reconciled == [("w-script", set())] * 2  # at start, and again at stop
     assert backend.leftovers == {"reprise-2-1-score": "someone-else"}
     assert list((tmp_path / "work" / "jobs").iterdir()) == []
+
+
+def test_a_graceful_stop_removes_what_a_failed_removal_left(tmp_path: Path) -> None:
+    # The chaos run found it: a container the engine would not delete while its connection was
+    # cut stayed after the worker stopped, because only the next start reconciled.
+    server = FakeServer()
+    server.leases_left = 0
+    backend = fake_backend()
+    worker = scripted_worker(tmp_path, server, backend)
+    thread, codes = run_in_thread(worker)
+    wait_for(lambda: server.count("lease") >= 1, what="leasing")
+    backend.leftovers["reprise-7-1-score"] = "w-script"  # a removal failed mid-run
+    worker.stop()
+    thread.join(timeout=30)
+    assert codes == [EXIT_OK]
+    assert backend.leftovers == {}
+
+
+def test_a_failed_reconcile_at_stop_is_logged_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer()
+    server.leases_left = 0
+    backend = fake_backend()
+    worker = scripted_worker(tmp_path, server, backend)
+    thread, codes = run_in_thread(worker)
+    wait_for(lambda: server.count("lease") >= 1, what="leasing")
+    backend.is_healthy = False  # the engine went away
+    with caplog.at_level(logging.WARNING, logger="runners.worker"):
+        worker.stop()
+        thread.join(timeout=30)
+    assert codes == [EXIT_OK]
+    assert "reconcile at shutdown failed" in caplog.text
 
 
 def test_heartbeat_409_abandons_the_job_and_posts_nothing(tmp_path: Path) -> None:
